@@ -10,6 +10,8 @@
 # Two build trees: build/ (optimised) and build/san/ (ASan+UBSan, -O1 -g).
 
 CC      = cc
+B       = build
+Q       = @
 PKGS    = libcjson libxxhash libutf8proc opencc libzstd zlib gumbo
 WARN    = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
           -Wmissing-prototypes -Wold-style-definition -Wwrite-strings \
@@ -21,20 +23,21 @@ OPT_CFLAGS = -O2 -g -pthread
 SAN_CFLAGS = -O1 -g -pthread -fsanitize=address,undefined \
              -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDLIBS  = $(PKG_LIBS) -lm -pthread
+comma   = ,
 
 COMMON_SRC = $(wildcard common/*.c)
 PIPE_SRC   = $(filter-out pipeline/main.c,$(wildcard pipeline/*.c))
 UNIT_SRC   = $(wildcard tests/unit/test-*.c)
 HEADERS    = $(wildcard common/*.h pipeline/*.h tests/*.h)
 
-DEPS_STAMP = build/.deps-stamp
+DEPS_STAMP = $(B)/.deps-stamp
 
 .PHONY: all test unit cli demo bench deps format-check clean
-all: build/nh-clean
+all: $(B)/nh-clean
 
 $(DEPS_STAMP): scripts/deps
 	@scripts/deps
-	@mkdir -p build && touch $@
+	@mkdir -p $(B) && touch $@
 
 deps:
 	scripts/deps
@@ -43,41 +46,44 @@ deps:
 define tree
 $(1)/obj/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(WARN) $(2) $$(CPPFLAGS) $$(PKG_CFLAGS) -c $$< -o $$@
+	@echo "  CC      $$@"
+	$$(Q)$$(CC) $$(WARN) $(2) $$(CPPFLAGS) $$(PKG_CFLAGS) -c $$< -o $$@
 
 $(1)/libnhcommon.a: $(COMMON_SRC:%.c=$(1)/obj/%.o)
 	@rm -f $$@
-	ar rcs $$@ $$^
+	$$(Q)ar rcs $$@ $$^
 
 $(1)/libnhpipe.a: $(PIPE_SRC:%.c=$(1)/obj/%.o)
 	@rm -f $$@
-	ar rcs $$@ $$^
+	$$(Q)ar rcs $$@ $$^
 
 $(1)/nh-clean: $(1)/obj/pipeline/main.o $(1)/libnhpipe.a $(1)/libnhcommon.a
-	$$(CC) $(2) $(3) -o $$@ $$^ $$(LDLIBS)
+	@echo "  LINK    $$@"
+	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(LDLIBS)
 
 $(1)/tests/%: $(1)/obj/tests/unit/%.o $(1)/libnhpipe.a $(1)/libnhcommon.a
 	@mkdir -p $$(dir $$@)
-	$$(CC) $(2) $(3) -o $$@ $$^ $$(LDLIBS)
+	@echo "  LINK    $$@"
+	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(LDLIBS)
 endef
 
-$(eval $(call tree,build,$(OPT_CFLAGS),))
-$(eval $(call tree,build/san,$(SAN_CFLAGS),-fsanitize=address,undefined))
+$(eval $(call tree,$(B),$(OPT_CFLAGS),))
+$(eval $(call tree,$(B)/san,$(SAN_CFLAGS),-fsanitize=address$(comma)undefined))
 
-UNIT_BINS = $(UNIT_SRC:tests/unit/%.c=build/tests/%) \
-            $(UNIT_SRC:tests/unit/%.c=build/san/tests/%)
+UNIT_BINS = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%) \
+            $(UNIT_SRC:tests/unit/%.c=$(B)/san/tests/%)
 
-test: $(UNIT_BINS) build/nh-clean build/san/nh-clean
-	@tests/run $(UNIT_BINS)
+test: $(UNIT_BINS) $(B)/nh-clean $(B)/san/nh-clean
+	@NH_BIN=$(abspath $(B)/san) tests/run $(UNIT_BINS)
 
-demo: build/nh-clean
-	@scripts/demo
+demo: $(B)/nh-clean
+	@NH_BIN=$(abspath $(B)) scripts/demo
 
-bench: build/nh-clean
-	@scripts/bench
+bench: $(B)/nh-clean
+	@NH_BIN=$(abspath $(B)) scripts/bench
 
 format-check:
 	clang-format --dry-run --Werror common/*.[ch] pipeline/*.[ch] tests/*.h tests/unit/*.c
 
 clean:
-	rm -rf build
+	rm -rf $(B)
