@@ -24,6 +24,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,6 +254,10 @@ struct run {
     const char *phase;
     double started;
     atomic_int stop_progress;
+
+    /* fault injection for tests: NH_FAULT=kill-after-units:N */
+    long kill_after;
+    atomic_long units_run;
 };
 
 static void
@@ -679,9 +684,14 @@ worker_main(void *arg)
         if (u >= r->in->nunits)
             break;
         work_path(r, &w->path, u, 's', r->seg, ".stats.json");
-        if (!file_exists(w->path.buf) && run_unit(w, u, &e) < 0) {
-            run_fail(r, &e);
-            break;
+        if (!file_exists(w->path.buf)) {
+            if (run_unit(w, u, &e) < 0) {
+                run_fail(r, &e);
+                break;
+            }
+            if (r->kill_after > 0 &&
+                atomic_fetch_add(&r->units_run, 1) + 1 >= r->kill_after)
+                raise(SIGKILL);
         }
         atomic_fetch_add(&r->units_done, 1);
     }
@@ -1340,6 +1350,12 @@ driver_run(const struct pipeline *p, const struct input_set *in,
     r.nstats = p->nstages + 1;
     r.phase = "stages";
     r.started = t0;
+    {
+        const char *f = getenv("NH_FAULT");
+
+        if (f && !strncmp(f, "kill-after-units:", 17))
+            r.kill_after = atol(f + 17);
+    }
     pthread_mutex_init(&r.err_lock, NULL);
     if (strbuf_addf(&work, "%s/.work", opts->out) < 0)
         return nh_errorf(err, NH_ENOMEM, "out of memory");
