@@ -18,7 +18,7 @@ WARN    = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
           -Wpointer-arith -Wformat=2 -Wundef -Wvla -fno-common
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) | sed 's/-I/-isystem /g')
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
-CPPFLAGS = -D_GNU_SOURCE -Icommon -Ipipeline -include common/banned.h
+CPPFLAGS = -D_GNU_SOURCE -Icommon -Ipipeline -Itests -include common/banned.h
 OPT_CFLAGS = -O2 -g -pthread
 SAN_CFLAGS = -O1 -g -pthread -fsanitize=address,undefined \
              -fno-sanitize-recover=all -fno-omit-frame-pointer

@@ -14,6 +14,7 @@
 #ifndef NH_STAGE_UTIL_H
 #define NH_STAGE_UTIL_H
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
