@@ -23,6 +23,8 @@ arena_alloc(struct arena *a, size_t n)
     struct arena_chunk *c = a->head;
     void *p;
 
+    if (n > SIZE_MAX - 15)
+        return NULL;
     n = (n + 15) & ~(size_t)15;
     if (n == 0)
         n = 16;
@@ -71,17 +73,25 @@ arena_strdup(struct arena *a, const char *s)
 void
 arena_reset(struct arena *a)
 {
-    struct arena_chunk *c, *next;
+    size_t csize = a->chunk_size ? a->chunk_size : 64 * 1024;
+    struct arena_chunk *c, *next, *keep = NULL;
 
-    if (!a->head)
-        return;
-    /* keep the oldest chunk: it is the regular-sized one */
-    for (c = a->head; c->next; c = next) {
+    /* keep the oldest regular-sized chunk, the last one of its size in
+     * the list; dedicated big chunks all go, even one inserted after it */
+    for (c = a->head; c; c = next) {
         next = c->next;
-        free(c);
+        if (c->size <= csize) {
+            free(keep);
+            keep = c;
+        } else {
+            free(c);
+        }
     }
-    c->used = 0;
-    a->head = c;
+    if (keep) {
+        keep->next = NULL;
+        keep->used = 0;
+    }
+    a->head = keep;
 }
 
 void

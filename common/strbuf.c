@@ -29,7 +29,8 @@ strbuf_grow(struct strbuf *sb, size_t extra)
     size_t want, n;
     char *p;
 
-    if (extra > max || sb->len > max - extra)
+    /* len + extra + 1 (the NUL) must not wrap when max is SIZE_MAX */
+    if (extra > max || sb->len > max - extra || sb->len + extra == SIZE_MAX)
         return NH_ETOOBIG;
     want = sb->len + extra + 1;
     if (want <= sb->alloc)

@@ -142,17 +142,20 @@ utf8_repair(struct strbuf *out, const char *s, size_t len)
 size_t
 utf8_count(const char *s, size_t len)
 {
-    size_t i, n = 0;
+    size_t i = 0, n = 0;
 
-    /* every byte that is not a continuation byte starts a code point;
-     * a stray continuation byte is malformed and counts on its own */
-    for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
+    /* in a valid run every byte that is not a continuation byte starts a
+     * code point; each malformed byte after the run counts on its own,
+     * as utf8_decode() and utf8_repair() see it */
+    while (i < len) {
+        size_t end = i + utf8_valid_prefix(s + i, len - i);
 
-        if ((c & 0xC0) != 0x80)
+        for (; i < end; i++)
+            n += ((unsigned char)s[i] & 0xC0) != 0x80;
+        if (i < len) {
             n++;
-        else if (i == 0 || (unsigned char)s[i - 1] < 0x80)
-            n++;
+            i++;
+        }
     }
     return n;
 }
@@ -174,7 +177,11 @@ cp_is_cjk(uint32_t cp)
            (cp >= 0x31F0 && cp <= 0x31FF) ||                  /* kana ext */
            (cp >= 0xAC00 && cp <= 0xD7AF) ||                  /* Hangul */
            (cp >= 0x1100 && cp <= 0x11FF) ||                  /* jamo */
-           (cp >= 0x3100 && cp <= 0x312F);                    /* bopomofo */
+           (cp >= 0x3100 && cp <= 0x312F) ||                  /* bopomofo */
+           (cp >= 0x3130 && cp <= 0x318F) || /* Hangul compatibility jamo */
+           (cp >= 0x31A0 && cp <= 0x31BF) || /* bopomofo extended */
+           (cp >= 0xFF66 && cp <= 0xFF9F) || /* half-width katakana */
+           (cp >= 0x1B000 && cp <= 0x1B16F); /* kana supplement, ext. */
 }
 
 bool

@@ -4,7 +4,8 @@
  *   1. write pipeline/stage-NAME.c defining `const struct stage_ops
  *      stage_NAME` (init/apply/free, optional thread state);
  *   2. add one line to stage_table[] in pipeline/stages.c;
- *   3. document its parameters and their defaults in docs/STAGES.md;
+ *   3. document its parameters and defaults in docs/stages/NAME.md and add
+ *      a row to the table in docs/STAGES.md;
  *   4. add tests/unit/test-stage-NAME.c with Chinese and English cases.
  *
  * Threading: init() runs once, before any worker starts; the conf it
