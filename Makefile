@@ -32,6 +32,7 @@ HEADERS    = $(wildcard common/*.h pipeline/*.h tests/*.h)
 
 DEPS_STAMP = $(B)/.deps-stamp
 
+.SECONDARY:
 .PHONY: all test unit cli demo bench deps format-check clean
 all: $(B)/nh-clean
 

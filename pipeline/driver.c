@@ -1183,8 +1183,10 @@ prepare_out(struct run *r, struct nh_error *err)
         struct dirent *e;
         bool empty = true;
 
+        /* a .work without plan.json is a run killed before it began */
         while (d && (e = readdir(d)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+                strcmp(e->d_name, ".work"))
                 empty = false;
         if (d)
             closedir(d);

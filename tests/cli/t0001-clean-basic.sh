@@ -36,7 +36,7 @@ page = by["corpus/web/page-zh.html"]
 assert "香山红叶" in page["text"] and "tracking" not in page["text"], page
 assert "首页" not in page["text"]
 # a .txt file is one document
-assert "corpus/notes/note-en.txt" in by
+assert "corpus/notes/note-zh.txt" in by
 # the kept + removed documents account for every input document
 print(len(kept), len(removed))
 PYEOF
