@@ -1,16 +1,916 @@
-/* placeholder until the stage lands */
+/* stage-repetition.c - drop documents dominated by repeated text
+ *
+ * The repetition rules of Gopher's MassiveText quality filter (Rae et al.
+ * 2021, "Scaling Language Models: Methods, Analysis & Insights from
+ * Training Gopher", Appendix A, Table A1): a document is dropped when too
+ * much of it is duplicated lines, duplicated paragraphs, one very frequent
+ * short n-gram, or longer n-grams that occur more than once. A kept
+ * document then loses the lines that repeat an earlier line of the same
+ * document (navigation, footers, "返回顶部"), and its meta records how many
+ * went. Meant to run after normalize (which repairs bad UTF-8 and
+ * unifies white space); docs/stages/repetition.md describes the
+ * parameters and the reasons.
+ *
+ * Tokens: every CJK character (cp_is_cjk) is one token and every run of
+ * other letters, marks and digits is one word token; spaces, punctuation
+ * and symbols separate tokens and are not tokens. So Chinese gets
+ * character n-grams, English word n-grams, and mixed text both. A token's
+ * length is its code point count.
+ *
+ * Speed: one pass decodes the text into 64-bit token hashes and line
+ * records. The n-gram counts are then built level by level in one
+ * open-addressing table that lives in the per-thread state and is cleared
+ * by bumping a generation number. Level 2 counts every 2-gram that a
+ * small keyless counter array (sift) has not already shown to be unique.
+ * An n-gram can occur twice only if all the k-grams inside it do, so a
+ * later level n counts only the positions where the level k before found
+ * repeats at i, i + 1 .. i + n - k; on natural text that set shrinks
+ * fast. Levels whose rule cannot fire any more are skipped (bounds in
+ * next_level), so natural Chinese usually costs level 2, level 5 and a
+ * few short ones. The counts of every n-gram that occurs at least twice
+ * are exact (up to 64-bit hash collisions), which is all the rules need.
+ * No allocation per document once the buffers have grown to the largest
+ * document seen.
+ */
+#include "config.h"
+#include "hash.h"
 #include "stage.h"
-static int
-init_(const cJSON *p, const char *w, void **c, struct nh_error *e)
+#include "utf8.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <utf8proc.h>
+
+#define NG_MAX 10 /* longest n-gram a rule looks at */
+#define TOP_MAX 4 /* top n-gram rules are n = 2..4, dup rules 5..10 */
+#define NO_POS SIZE_MAX
+#define BIG_TOKENS ((size_t)1 << 20) /* keep buffers this big at most */
+
+#define SEED_WORD 0x6e61686169726570ULL
+#define SEED_CJK 0x6a09e667f3bcc909ULL
+#define SEED_PARA 0x243f6a8885a308d3ULL
+#define HASH_MUL 0x9e3779b97f4a7c15ULL
+
+/* Reasons and parameter names of the n-gram rules, indexed by n. */
+static const char *const ngram_key[NG_MAX + 1] = {
+    NULL,
+    NULL,
+    "top_2gram_char_frac",
+    "top_3gram_char_frac",
+    "top_4gram_char_frac",
+    "dup_5gram_char_frac",
+    "dup_6gram_char_frac",
+    "dup_7gram_char_frac",
+    "dup_8gram_char_frac",
+    "dup_9gram_char_frac",
+    "dup_10gram_char_frac",
+};
+
+/* Gopher Table A1 thresholds, indexed by n. */
+static const double ngram_default[NG_MAX + 1] = {
+    0, 0, 0.20, 0.18, 0.16, 0.15, 0.14, 0.13, 0.12, 0.11, 0.10,
+};
+
+/* What a code point is to the scanner. */
+enum {
+    CL_SEP,     /* punctuation, symbols: ends a word, is no token */
+    CL_SPACE,   /* white space: also trimmed from line ends */
+    CL_WORD,    /* letter, mark or digit outside CJK: part of a word */
+    CL_CJK,     /* a token by itself */
+    CL_NEWLINE, /* '\n' */
+};
+
+struct rep_conf {
+    uint8_t cls[0x10000]; /* CL_* of each BMP code point */
+    double dup_line_frac;
+    double dup_para_frac;
+    double dup_line_char_frac;
+    double dup_para_char_frac;
+    double ngram_frac[NG_MAX + 1]; /* [2..4] top, [5..10] dup */
+    bool dedup_lines;
+    long dedup_lines_min_chars;
+    long min_tokens;
+};
+
+/* One table entry; an entry whose gen is not the table's is empty. */
+struct rep_slot {
+    uint64_t key;
+    uint32_t gen;
+    uint32_t val; /* occurrences, or for lines the first line's index */
+};
+
+/* A non-blank line. Offsets fit 32 bits: longer texts are not examined. */
+struct rep_line {
+    uint64_t hash;  /* of the trimmed content */
+    uint32_t start; /* raw line is [start, end), end past its '\n' */
+    uint32_t end;
+    uint32_t off; /* trimmed content is [off, off + len) */
+    uint32_t len;
+    uint32_t chars;  /* code points of the content; set for dup lines */
+    bool para_start; /* first line after a blank line (or of the text) */
+    bool dup;        /* same content as an earlier line */
+};
+
+/* Per-thread state; the arrays grow to the largest document seen (and
+ * are let go after a huge one, see rep_apply). */
+struct rep_state {
+    struct rep_slot *tab;
+    size_t tab_cap; /* entries, a power of two */
+    size_t mask;    /* the part in use: mask + 1 entries */
+    uint32_t gen;
+
+    uint64_t *tokh; /* hash of token i */
+    uint64_t *gh;   /* hash of the n-gram starting at i, current level */
+    uint32_t *cum;  /* chars of tokens 0..i-1, (ntok + 1) */
+    uint32_t *pos;  /* start positions still in play */
+    uint32_t *slot; /* table entry of pos[j]'s n-gram */
+    size_t ntok, tok_cap;
+
+    uint8_t *sieve; /* 2-gram pre-count, see sift() */
+    size_t sieve_cap;
+
+    struct rep_line *lines;
+    size_t nlines, line_cap;
+};
+
+static inline uint64_t
+mix64(uint64_t x)
 {
-    (void)p; (void)w; (void)e;
-    *c = NULL;
+    /* the 64-bit finalizer of MurmurHash3 (public domain): a bijection */
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+/* Hash of the sequence (a, then b): order matters. A CJK token's own
+ * hash is only (cp + SEED_CJK) * HASH_MUL, a bijection; the mixing
+ * happens here. */
+static inline uint64_t
+combine(uint64_t a, uint64_t b)
+{
+    return mix64(a * HASH_MUL + b);
+}
+
+/* Non-ASCII white space, trimmed from line ends (U+3000 is the Chinese
+ * indent). */
+static bool
+wide_space(uint32_t cp)
+{
+    return cp == 0x3000 || cp == 0xA0 || cp == 0xFEFF || cp == 0x85 ||
+           cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200B) || cp == 0x202F ||
+           cp == 0x205F;
+}
+
+static int
+classify(uint32_t cp)
+{
+    utf8proc_category_t c;
+
+    if (cp < 0x80) {
+        if (cp == '\n')
+            return CL_NEWLINE;
+        if (cp == ' ' || (cp >= '\t' && cp <= '\r'))
+            return CL_SPACE;
+        if ((cp | 0x20) - 'a' < 26 || cp - '0' < 10)
+            return CL_WORD;
+        return CL_SEP;
+    }
+    if (cp_is_cjk(cp))
+        return CL_CJK;
+    if (wide_space(cp))
+        return CL_SPACE;
+    c = utf8proc_category((utf8proc_int32_t)cp);
+    return c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_NO ? CL_WORD
+                                                                  : CL_SEP;
+}
+
+static inline int
+class_of(const struct rep_conf *cf, uint32_t cp)
+{
+    return cp < 0x10000 ? cf->cls[cp] : classify(cp);
+}
+
+static int
+get_frac(const cJSON *params, const char *where, const char *key, double def,
+         double *out, struct nh_error *err)
+{
+    return cfg_num(params, where, key, def, 0.0, 1.0, out, err);
+}
+
+static int
+rep_init(const cJSON *params, const char *where, void **conf,
+         struct nh_error *err)
+{
+    static const char *const known[] = {
+        "dup_line_frac",
+        "dup_para_frac",
+        "dup_line_char_frac",
+        "dup_para_char_frac",
+        "top_2gram_char_frac",
+        "top_3gram_char_frac",
+        "top_4gram_char_frac",
+        "dup_5gram_char_frac",
+        "dup_6gram_char_frac",
+        "dup_7gram_char_frac",
+        "dup_8gram_char_frac",
+        "dup_9gram_char_frac",
+        "dup_10gram_char_frac",
+        "dedup_lines",
+        "dedup_lines_min_chars",
+        "min_tokens",
+        NULL,
+    };
+    struct rep_conf *cf;
+    int rc, n;
+
+    rc = cfg_check_keys(params, where, known, err);
+    if (rc < 0)
+        return rc;
+    cf = calloc(1, sizeof(*cf));
+    if (!cf)
+        return nh_errorf(err, NH_ENOMEM, "%s: out of memory", where);
+    for (n = 0; n < 0x10000; n++)
+        cf->cls[n] = classify((uint32_t)n);
+    /* Gopher Table A1 */
+    rc =
+        get_frac(params, where, "dup_line_frac", 0.30, &cf->dup_line_frac, err);
+    if (!rc)
+        rc = get_frac(params, where, "dup_para_frac", 0.30, &cf->dup_para_frac,
+                      err);
+    if (!rc)
+        rc = get_frac(params, where, "dup_line_char_frac", 0.20,
+                      &cf->dup_line_char_frac, err);
+    if (!rc)
+        rc = get_frac(params, where, "dup_para_char_frac", 0.20,
+                      &cf->dup_para_char_frac, err);
+    for (n = 2; !rc && n <= NG_MAX; n++)
+        rc = get_frac(params, where, ngram_key[n], ngram_default[n],
+                      &cf->ngram_frac[n], err);
+    if (!rc)
+        rc =
+            cfg_bool(params, where, "dedup_lines", true, &cf->dedup_lines, err);
+    if (!rc)
+        rc = cfg_int(params, where, "dedup_lines_min_chars", 1, 1, 1000000,
+                     &cf->dedup_lines_min_chars, err);
+    /* Gopher's quality filter keeps documents of 50 words or more (Table
+     * A1), so shorter ones never reach its n-gram rules there either. */
+    if (!rc)
+        rc = cfg_int(params, where, "min_tokens", 50, 0, 1000000000,
+                     &cf->min_tokens, err);
+    if (rc < 0) {
+        free(cf);
+        return rc;
+    }
+    *conf = cf;
     return 0;
 }
-static int
-apply_(const void *c, struct stage_ctx *x, struct doc *d, const char **r)
+
+static void
+rep_free(void *conf)
 {
-    (void)c; (void)x; (void)d; (void)r;
-    return STAGE_KEEP;
+    free(conf);
 }
-const struct stage_ops stage_repetition = {.name = "repetition", .init = init_, .apply = apply_};
+
+static void *
+rep_thread_init(const void *conf)
+{
+    (void)conf;
+    return calloc(1, sizeof(struct rep_state));
+}
+
+/* Free st's buffers; they grow again on demand. */
+static void
+rep_state_release(struct rep_state *st)
+{
+    free(st->tab);
+    free(st->tokh);
+    free(st->gh);
+    free(st->cum);
+    free(st->pos);
+    free(st->slot);
+    free(st->sieve);
+    free(st->lines);
+    memset(st, 0, sizeof(*st));
+}
+
+static void
+rep_thread_free(void *tstate)
+{
+    struct rep_state *st = tstate;
+
+    if (!st)
+        return;
+    rep_state_release(st);
+    free(st);
+}
+
+/* Grow an array to cap elements of size each; *p is kept on failure. */
+static int
+grow_array(void *p, size_t cap, size_t size)
+{
+    void **pp = p;
+    void *q = realloc(*pp, cap * size);
+
+    if (!q)
+        return NH_ENOMEM;
+    *pp = q;
+    return 0;
+}
+
+static int
+grow_tokens(struct rep_state *st)
+{
+    size_t cap = st->tok_cap ? st->tok_cap * 2 : 4096;
+
+    if (grow_array(&st->tokh, cap, sizeof(*st->tokh)) < 0 ||
+        grow_array(&st->gh, cap, sizeof(*st->gh)) < 0 ||
+        grow_array(&st->cum, cap + 1, sizeof(*st->cum)) < 0 ||
+        grow_array(&st->pos, cap, sizeof(*st->pos)) < 0 ||
+        grow_array(&st->slot, cap, sizeof(*st->slot)) < 0)
+        return NH_ENOMEM;
+    st->tok_cap = cap;
+    return 0;
+}
+
+static int
+grow_lines(struct rep_state *st)
+{
+    size_t cap = st->line_cap ? st->line_cap * 2 : 256;
+
+    if (grow_array(&st->lines, cap, sizeof(*st->lines)) < 0)
+        return NH_ENOMEM;
+    st->line_cap = cap;
+    return 0;
+}
+
+/* Make the table empty and big enough for n insertions at load <= 1/2. */
+static int
+table_reset(struct rep_state *st, size_t n)
+{
+    size_t cap = 64;
+
+    while (cap < 2 * n)
+        cap *= 2;
+    if (cap > st->tab_cap) {
+        free(st->tab);
+        st->tab = calloc(cap, sizeof(*st->tab));
+        if (!st->tab) {
+            st->tab_cap = 0;
+            return NH_ENOMEM;
+        }
+        st->tab_cap = cap;
+        st->gen = 0;
+    }
+    st->mask = cap - 1;
+    if (++st->gen == 0) {
+        memset(st->tab, 0, st->tab_cap * sizeof(*st->tab));
+        st->gen = 1;
+    }
+    return 0;
+}
+
+/* Count one occurrence of key in tab (mask and gen from table_reset);
+ * returns its entry. Whether the entry is new or seen is as likely as
+ * not, so that case is a select, not a branch. The table's fields come
+ * as arguments so that they stay in registers in the callers' loops. */
+static inline uint32_t
+table_count(struct rep_slot *tab, size_t mask, uint32_t gen, uint64_t key)
+{
+    size_t i = (size_t)key & mask;
+    struct rep_slot *s = &tab[i];
+    uint32_t used;
+
+    while (s->gen == gen && s->key != key) {
+        i = (i + 1) & mask;
+        s = &tab[i];
+    }
+    used = s->gen == gen;
+    s->val = used ? s->val + 1 : 1;
+    s->gen = gen;
+    s->key = key;
+    return (uint32_t)i;
+}
+
+/* Decode one non-ASCII code point. With valid set the text is known to
+ * be valid UTF-8 (doc.bad_utf8 is false) and the lead byte tells the
+ * length; otherwise utf8_decode checks every byte. Both stay inside
+ * [p, end). */
+static inline size_t
+decode(const unsigned char *p, const unsigned char *end, bool valid,
+       uint32_t *cp)
+{
+    unsigned c = p[0];
+    size_t left = (size_t)(end - p);
+
+    if (valid) {
+        if ((c & 0xF0) == 0xE0 && left >= 3) {
+            *cp = (c & 0x0Fu) << 12 | (p[1] & 0x3Fu) << 6 | (p[2] & 0x3Fu);
+            return 3;
+        }
+        if ((c & 0xE0) == 0xC0 && left >= 2) {
+            *cp = (c & 0x1Fu) << 6 | (p[1] & 0x3Fu);
+            return 2;
+        }
+        if ((c & 0xF8) == 0xF0 && left >= 4) {
+            *cp = (c & 0x07u) << 18 | (p[1] & 0x3Fu) << 12 |
+                  (p[2] & 0x3Fu) << 6 | (p[3] & 0x3Fu);
+            return 4;
+        }
+    }
+    return utf8_decode((const char *)p, left, cp, NULL);
+}
+
+/* Record the line [start, end) (end past its '\n') whose content, less
+ * white space at both ends, is [first, last); first == NO_POS for a blank
+ * line. *para_break says a blank line came before. */
+static int
+add_line(struct rep_state *st, const char *s, size_t start, size_t end,
+         size_t first, size_t last, bool *para_break)
+{
+    struct rep_line *l;
+
+    if (first == NO_POS) {
+        *para_break = true;
+        return 0;
+    }
+    if (st->nlines == st->line_cap && grow_lines(st) < 0)
+        return NH_ENOMEM;
+    l = &st->lines[st->nlines++];
+    l->start = (uint32_t)start;
+    l->end = (uint32_t)end;
+    l->off = (uint32_t)first;
+    l->len = (uint32_t)(last - first);
+    l->hash = nh_hash64(s + first, l->len);
+    l->chars = 0;
+    l->para_start = *para_break;
+    l->dup = false;
+    *para_break = false;
+    return 0;
+}
+
+/* Tokenize s into st's tokens and lines; *nchars gets its code points.
+ * valid: s is known to be valid UTF-8. The hot state stays in locals. */
+static int
+scan_text(const struct rep_conf *cf, struct rep_state *st, const char *s,
+          size_t len, bool valid, size_t *nchars)
+{
+    const unsigned char *b = (const unsigned char *)s;
+    uint64_t *tokh;
+    uint32_t *cum, sum = 0, wchars = 0;
+    size_t i = 0, chars = 0, ntok = 0, cap;
+    size_t word = NO_POS, line = 0, first = NO_POS, last = 0;
+    bool para_break = true;
+    int rc;
+
+    st->ntok = 0;
+    st->nlines = 0;
+    if (!st->tok_cap && grow_tokens(st) < 0)
+        return NH_ENOMEM;
+    tokh = st->tokh;
+    cum = st->cum;
+    cap = st->tok_cap;
+    cum[0] = 0;
+    for (;;) {
+        size_t at = i, n = 1;
+        uint32_t cp;
+        int cl;
+
+        if (i < len) {
+            cp = b[i];
+            if (cp >= 0x80)
+                n = decode(b + i, b + len, valid, &cp);
+            i += n;
+            chars++;
+            cl = class_of(cf, cp);
+        } else {
+            cp = 0;
+            cl = CL_NEWLINE; /* flush the last word and line */
+        }
+        if (cl == CL_WORD) {
+            if (word == NO_POS) {
+                word = at;
+                wchars = 0;
+            }
+            wchars++;
+            /* the rest of an ASCII word in a tight loop */
+            while (i < len && b[i] < 0x80 && cf->cls[b[i]] == CL_WORD) {
+                i++;
+                wchars++;
+                chars++;
+            }
+            first = first == NO_POS ? at : first;
+            last = i;
+            continue;
+        }
+        if (word != NO_POS) {
+            if (ntok == cap) {
+                st->ntok = ntok;
+                if (grow_tokens(st) < 0)
+                    return NH_ENOMEM;
+                tokh = st->tokh;
+                cum = st->cum;
+                cap = st->tok_cap;
+            }
+            tokh[ntok] = nh_hash64_seed(s + word, at - word, SEED_WORD);
+            sum += wchars;
+            cum[++ntok] = sum;
+            word = NO_POS;
+        }
+        if (cl == CL_CJK) {
+            if (ntok == cap) {
+                st->ntok = ntok;
+                if (grow_tokens(st) < 0)
+                    return NH_ENOMEM;
+                tokh = st->tokh;
+                cum = st->cum;
+                cap = st->tok_cap;
+            }
+            tokh[ntok] = (cp + SEED_CJK) * HASH_MUL;
+            cum[++ntok] = ++sum;
+        }
+        if (cl == CL_CJK || cl == CL_SEP) {
+            first = first == NO_POS ? at : first;
+            last = i;
+        } else if (cl == CL_NEWLINE) {
+            rc = add_line(st, s, line, i, first, last, &para_break);
+            if (rc < 0)
+                return rc;
+            line = i;
+            first = NO_POS;
+            if (at == len)
+                break;
+        }
+    }
+    st->ntok = ntok;
+    *nchars = chars;
+    return 0;
+}
+
+/* Mark the lines whose content equals an earlier line's (compared byte
+ * by byte, not only by hash: dedup_lines deletes them). */
+static int
+mark_dup_lines(struct rep_state *st, const char *s, size_t *ndup,
+               size_t *dup_chars)
+{
+    size_t i, nd = 0, dc = 0;
+    int rc = table_reset(st, st->nlines);
+
+    if (rc < 0)
+        return rc;
+    for (i = 0; i < st->nlines; i++) {
+        struct rep_line *l = &st->lines[i];
+        size_t k = (size_t)l->hash & st->mask;
+
+        for (;;) {
+            struct rep_slot *e = &st->tab[k];
+            const struct rep_line *f;
+
+            if (e->gen != st->gen) {
+                e->gen = st->gen;
+                e->key = l->hash;
+                e->val = (uint32_t)i;
+                break;
+            }
+            f = &st->lines[e->val];
+            if (e->key == l->hash && f->len == l->len &&
+                !memcmp(s + f->off, s + l->off, l->len)) {
+                l->dup = true;
+                l->chars = (uint32_t)utf8_count(s + l->off, l->len);
+                nd++;
+                dc += l->chars;
+                break;
+            }
+            k = (k + 1) & st->mask;
+        }
+    }
+    *ndup = nd;
+    *dup_chars = dc;
+    return 0;
+}
+
+/* Paragraphs are runs of non-blank lines; two are equal when their
+ * trimmed lines are (by hash). Counts them, and the repeats and their
+ * characters (trimmed lines plus the newlines between them). */
+static int
+count_dup_paras(struct rep_state *st, const char *s, size_t *npara,
+                size_t *ndup, size_t *dup_chars)
+{
+    size_t i = 0, np = 0, nd = 0, dc = 0;
+    int rc = table_reset(st, st->nlines);
+
+    if (rc < 0)
+        return rc;
+    while (i < st->nlines) {
+        size_t j = i, chars;
+        uint64_t h = SEED_PARA;
+
+        do {
+            h = combine(h, st->lines[j].hash);
+            j++;
+        } while (j < st->nlines && !st->lines[j].para_start);
+        np++;
+        if (st->tab[table_count(st->tab, st->mask, st->gen, h)].val > 1) {
+            nd++;
+            chars = j - i - 1; /* the newlines between its lines */
+            for (; i < j; i++) {
+                const struct rep_line *l = &st->lines[i];
+
+                chars += l->dup ? l->chars : utf8_count(s + l->off, l->len);
+            }
+            dc += chars;
+        }
+        i = j;
+    }
+    *npara = np;
+    *ndup = nd;
+    *dup_chars = dc;
+    return 0;
+}
+
+static inline bool
+over(size_t part, size_t whole, double limit)
+{
+    return whole > 0 && (double)part / (double)whole > limit;
+}
+
+/* The line and paragraph rules; returns STAGE_DROP with *reason, 0 or a
+ * negative NH_E*. */
+static int
+line_rules(const struct rep_conf *cf, struct rep_state *st, const char *s,
+           size_t nchars, const char **reason)
+{
+    size_t ndup, line_chars, npara, npdup, para_chars;
+    int rc;
+
+    if ((rc = mark_dup_lines(st, s, &ndup, &line_chars)) < 0 ||
+        (rc = count_dup_paras(st, s, &npara, &npdup, &para_chars)) < 0)
+        return rc;
+    if (over(ndup, st->nlines, cf->dup_line_frac))
+        *reason = "dup_line_frac";
+    else if (over(npdup, npara, cf->dup_para_frac))
+        *reason = "dup_para_frac";
+    else if (over(line_chars, nchars, cf->dup_line_char_frac))
+        *reason = "dup_line_char_frac";
+    else if (over(para_chars, nchars, cf->dup_para_char_frac))
+        *reason = "dup_para_char_frac";
+    else
+        return 0;
+    return STAGE_DROP;
+}
+
+/* Put in pos the starts of the m 2-grams gh[0..m) that may occur twice.
+ * A small array of saturating counters indexed by hash (no keys) sees
+ * every 2-gram first: one whose counter stays at 1 occurs once. About
+ * half the 2-grams of natural text do, and this way they never reach the
+ * exact table; the few unique ones that share a counter with another
+ * 2-gram pass and are counted exactly there. Returns how many passed, or
+ * a negative NH_E*. */
+static long
+sift(struct rep_state *st, size_t m)
+{
+    const uint64_t *gh = st->gh;
+    uint32_t *pos = st->pos;
+    size_t cap = 256, j, k = 0;
+    unsigned shift = 64 - 8;
+    uint8_t *c;
+
+    while (cap < 4 * m) {
+        cap *= 2;
+        shift--;
+    }
+    if (cap > st->sieve_cap) {
+        if (grow_array(&st->sieve, cap, 1) < 0)
+            return NH_ENOMEM;
+        st->sieve_cap = cap;
+    }
+    c = st->sieve;
+    memset(c, 0, cap);
+    /* the table indexes by the low bits, the sieve by the high ones */
+    for (j = 0; j < m; j++)
+        c[gh[j] >> shift] += c[gh[j] >> shift] < 2;
+    for (j = 0; j < m; j++) {
+        pos[k] = (uint32_t)j;
+        k += c[gh[j] >> shift] > 1;
+    }
+    return (long)k;
+}
+
+/* What level k found out about the repeated k-grams. */
+struct level {
+    uint64_t top;     /* max of count x chars over repeated k-grams */
+    uint64_t covered; /* chars of the tokens inside repeated k-grams */
+};
+
+/* Count the k-grams gh[pos[j]], j < m (pos increasing); keep in pos the
+ * starts of those that occur more than once, *np of them. */
+static int
+count_level(struct rep_state *st, size_t k, size_t m, size_t *np,
+            struct level *lv)
+{
+    const uint32_t *cum = st->cum;
+    const uint64_t *gh = st->gh;
+    uint32_t *pos = st->pos, *slot = st->slot;
+    struct rep_slot *tab;
+    size_t j, kept = 0, end = 0, mask;
+    uint64_t top = 0, covered = 0;
+    uint32_t gen;
+    int rc;
+
+    if ((rc = table_reset(st, m)) < 0)
+        return rc;
+    tab = st->tab;
+    mask = st->mask;
+    gen = st->gen;
+    for (j = 0; j < m; j++)
+        slot[j] = table_count(tab, mask, gen, gh[pos[j]]);
+    /* Repeated or not is a coin toss on natural text: masks, no
+     * branches. */
+    for (j = 0; j < m; j++) {
+        size_t i = pos[j], lo, hi;
+        uint32_t c = tab[slot[j]].val;
+        uint64_t rep = -(uint64_t)(c > 1); /* all ones when repeated */
+        uint64_t v = c * (uint64_t)(cum[i + k] - cum[i]) & rep;
+
+        pos[kept] = (uint32_t)i;
+        kept += rep & 1;
+        top = v > top ? v : top;
+        /* union of the windows [i, i + k), in increasing i */
+        lo = i > end ? i : end;
+        hi = i + k > end ? i + k : end;
+        covered += (cum[hi] - cum[lo]) & rep;
+        end ^= (end ^ hi) & rep;
+    }
+    lv->top = top;
+    lv->covered = covered;
+    *np = kept;
+    return 0;
+}
+
+/* After level k: the next n whose rule can still fire, or 0. A repeated
+ * n-gram (n > k) lies inside repeated k-grams, so the dup rules are
+ * bounded by lv->covered; a repeated 3- or 4-gram splits into two 2-grams
+ * that occur at least as often, so its count x chars is at most top2 =
+ * twice the top of level 2. */
+static size_t
+next_level(const struct rep_conf *cf, size_t k, const struct level *lv,
+           uint64_t top2, uint64_t total)
+{
+    size_t n;
+
+    for (n = k + 1; n <= NG_MAX; n++) {
+        double limit = cf->ngram_frac[n];
+
+        if (n <= TOP_MAX ? limit < 1.0 && over(top2, total, limit)
+                         : over(lv->covered, total, limit))
+            return n;
+    }
+    return 0;
+}
+
+/* The n-gram rules over st's tokens, as line_rules. Level 2 counts every
+ * 2-gram; each later level counts only the n-grams whose k-grams all
+ * repeat (k the level before), which is where every repeated n-gram is. */
+static int
+ngram_rules(const struct rep_conf *cf, struct rep_state *st,
+            const char **reason)
+{
+    const uint64_t *tokh = st->tokh;
+    uint64_t *gh = st->gh;
+    uint32_t *pos = st->pos;
+    uint64_t total = st->cum[st->ntok], top2 = 0;
+    size_t n = st->ntok, m, np, j, k = 2, next;
+    long sifted;
+    struct level lv;
+    int rc;
+
+    if (n < (size_t)cf->min_tokens || n < 2 || total == 0)
+        return 0;
+    for (j = 0; j + 1 < n; j++)
+        gh[j] = combine(tokh[j], tokh[j + 1]);
+    if ((sifted = sift(st, n - 1)) < 0)
+        return (int)sifted;
+    m = (size_t)sifted;
+    for (;;) {
+        if ((rc = count_level(st, k, m, &np, &lv)) < 0)
+            return rc;
+        if (k <= TOP_MAX ? cf->ngram_frac[k] < 1.0 &&
+                               over(lv.top, total, cf->ngram_frac[k])
+                         : over(lv.covered, total, cf->ngram_frac[k])) {
+            *reason = ngram_key[k];
+            return STAGE_DROP;
+        }
+        if (k == 2)
+            top2 = 2 * lv.top;
+        next = next_level(cf, k, &lv, top2, total);
+        if (!next || np < 2)
+            return 0;
+        /* candidates: repeated k-grams start at i, i + 1 .. i + d */
+        m = 0;
+        for (j = 0; j + next - k < np; j++) {
+            uint32_t i = pos[j];
+            uint64_t h;
+            size_t t;
+
+            if (pos[j + next - k] != i + next - k)
+                continue;
+            h = gh[i];
+            for (t = k; t < next; t++)
+                h = combine(h, tokh[i + t]);
+            gh[i] = h;
+            pos[m++] = i;
+        }
+        k = next;
+    }
+}
+
+/* Delete the lines marked dup (and long enough) from d's text. */
+static int
+remove_dup_lines(const struct rep_conf *cf, struct rep_state *st,
+                 struct stage_ctx *ctx, struct doc *d)
+{
+    const char *s = d->text.buf;
+    size_t i, from = 0, removed = 0;
+    struct strbuf *out = &ctx->scratch;
+    cJSON *meta;
+    int rc;
+
+    for (i = 0; i < st->nlines; i++) {
+        const struct rep_line *l = &st->lines[i];
+
+        if (!l->dup || l->chars < (uint32_t)cf->dedup_lines_min_chars)
+            continue;
+        if (!removed) {
+            strbuf_reset(out);
+            if ((rc = strbuf_grow(out, d->text.len)) < 0)
+                return rc;
+        }
+        if ((rc = strbuf_add(out, s + from, l->start - from)) < 0)
+            return rc;
+        from = l->end;
+        removed++;
+    }
+    if (!removed)
+        return 0;
+    if ((rc = strbuf_add(out, s + from, d->text.len - from)) < 0)
+        return rc;
+    /* the last line went: drop the line end it leaves behind */
+    if (d->text.buf[d->text.len - 1] != '\n' && out->len &&
+        out->buf[out->len - 1] == '\n') {
+        strbuf_setlen(out, out->len - 1);
+        if (out->len && out->buf[out->len - 1] == '\r')
+            strbuf_setlen(out, out->len - 1);
+    }
+    doc_swap_text(d, out);
+
+    meta = doc_meta(d);
+    if (!meta) /* "meta" is not an object: nowhere to record the count */
+        return cJSON_GetObjectItemCaseSensitive(d->obj, "meta") ? 0 : NH_ENOMEM;
+    cJSON_DeleteItemFromObjectCaseSensitive(meta, "repeated_lines_removed");
+    if (!cJSON_AddNumberToObject(meta, "repeated_lines_removed",
+                                 (double)removed))
+        return NH_ENOMEM;
+    return 0;
+}
+
+static int
+rep_apply(const void *conf, struct stage_ctx *ctx, struct doc *d,
+          const char **reason)
+{
+    const struct rep_conf *cf = conf;
+    struct rep_state *st = ctx->tstate;
+    size_t nchars;
+    int rc;
+
+    if (!st)
+        return NH_ENOMEM;
+    /* offsets are 32-bit; a text this size is not examined */
+    if (d->text.len == 0 || d->text.len >= UINT32_MAX)
+        return STAGE_KEEP;
+    /* the buffers take 60 to 90 bytes a token: after a huge document,
+     * give the memory back once documents are small again */
+    if (st->tok_cap > BIG_TOKENS && d->text.len < st->tok_cap / 8)
+        rep_state_release(st);
+    if ((rc = scan_text(cf, st, d->text.buf, d->text.len, !d->bad_utf8,
+                        &nchars)) < 0)
+        return rc;
+    rc = line_rules(cf, st, d->text.buf, nchars, reason);
+    if (rc == 0)
+        rc = ngram_rules(cf, st, reason);
+    if (rc == 0 && cf->dedup_lines)
+        rc = remove_dup_lines(cf, st, ctx, d);
+    return rc;
+}
+
+const struct stage_ops stage_repetition = {
+    .name = "repetition",
+    .init = rep_init,
+    .thread_init = rep_thread_init,
+    .thread_free = rep_thread_free,
+    .apply = rep_apply,
+    .free = rep_free,
+};
