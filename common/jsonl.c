@@ -66,17 +66,31 @@ refill(struct nh_reader *r, struct nh_error *err)
 
     r->dec_pos = r->dec_len = 0;
     while (r->dec_len == 0 && !r->dec_eof) {
-        if ((rc = read_raw(r, err)) < 0)
+        /* plain files are read straight into dec, below */
+        if (r->comp != NH_COMP_NONE && (rc = read_raw(r, err)) < 0)
             return rc;
         if (r->comp == NH_COMP_NONE) {
-            if (r->raw_eof) {
-                r->dec_eof = 1;
+            ssize_t n;
+
+            if (r->raw_pos < r->raw_len) {
+                /* the block read at open to sniff the compression */
+                n = (ssize_t)(r->raw_len - r->raw_pos);
+                memcpy(r->dec, r->raw + r->raw_pos, (size_t)n);
+                r->raw_pos = r->raw_len;
+            } else {
+                do {
+                    n = read(r->fd, r->dec, DEC_SIZE);
+                } while (n < 0 && errno == EINTR);
+                if (n < 0)
+                    return nh_error_errno(err, "cannot read '%s'", r->path);
+                r->raw_bytes += (uint64_t)n;
+            }
+            if (n == 0) {
+                r->raw_eof = r->dec_eof = 1;
                 break;
             }
-            size_t n = r->raw_len - r->raw_pos;
-            memcpy(r->dec, r->raw + r->raw_pos, n);
-            r->dec_len = n;
-            r->raw_pos = r->raw_len;
+            r->dec_len = (size_t)n;
+            continue;
         } else if (r->comp == NH_COMP_GZIP) {
             if (r->raw_eof && r->raw_pos >= r->raw_len) {
                 if (r->in_member)

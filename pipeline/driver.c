@@ -348,30 +348,49 @@ struct worker {
     struct strbuf line, path, keybuf;
 };
 
+/* Append obj as compact JSON. String members (above all the text) are
+ * escaped here in one pass; other values go through cJSON. */
+static int
+add_record(struct strbuf *sb, const cJSON *obj)
+{
+    const cJSON *c;
+    int rc = strbuf_addch(sb, '{');
+
+    cJSON_ArrayForEach(c, obj)
+    {
+        if (rc == 0 && c != obj->child)
+            rc = strbuf_addch(sb, ',');
+        if (rc == 0)
+            rc = strbuf_add_json_str(sb, c->string, strlen(c->string));
+        if (rc == 0)
+            rc = strbuf_addch(sb, ':');
+        if (rc < 0)
+            return rc;
+        if (cJSON_IsString(c) && c->valuestring) {
+            rc = strbuf_add_json_str(sb, c->valuestring,
+                                     strlen(c->valuestring));
+        } else {
+            char *v = cJSON_PrintUnformatted(c);
+
+            rc = v ? strbuf_addstr(sb, v) : NH_ENOMEM;
+            free(v);
+        }
+        if (rc < 0)
+            return rc;
+    }
+    return strbuf_addch(sb, '}');
+}
+
 /* Serialize a record as one JSONL line into w->line. */
 static int
 record_line(struct worker *w, const cJSON *obj, size_t hint)
 {
-    size_t want = hint + hint / 8 + 1024;
     int rc;
 
     strbuf_reset(&w->line);
-    if ((rc = strbuf_grow(&w->line, want)) < 0)
+    if ((rc = strbuf_grow(&w->line, hint + hint / 8 + 256)) < 0 ||
+        (rc = add_record(&w->line, obj)) < 0)
         return rc;
-    if (!cJSON_PrintPreallocated((cJSON *)obj, w->line.buf,
-                                 (int)(w->line.alloc - 1), 0)) {
-        char *s = cJSON_PrintUnformatted(obj);
-
-        if (!s)
-            return NH_ENOMEM;
-        strbuf_reset(&w->line);
-        rc = strbuf_addstr(&w->line, s);
-        free(s);
-        if (rc < 0)
-            return rc;
-    } else {
-        w->line.len = strlen(w->line.buf);
-    }
     return strbuf_addch(&w->line, '\n');
 }
 
@@ -380,10 +399,10 @@ struct unit_out {
     struct stage_stats *st; /* r->nstats */
 };
 
+/* The removed/ line for rec (in w->line): rec with removed_by and reason. */
 static int
-write_removed(struct worker *w, struct unit_out *o, cJSON *rec,
-              const char *by, const char *reason, size_t hint,
-              struct nh_error *err)
+removed_line(struct worker *w, cJSON *rec, const char *by, const char *reason,
+             size_t hint, struct nh_error *err)
 {
     int rc;
 
@@ -394,7 +413,45 @@ write_removed(struct worker *w, struct unit_out *o, cJSON *rec,
         return nh_errorf(err, NH_ENOMEM, "out of memory");
     if ((rc = record_line(w, rec, hint)) < 0)
         return nh_errorf(err, rc, "out of memory");
+    return 0;
+}
+
+static int
+write_removed(struct worker *w, struct unit_out *o, cJSON *rec,
+              const char *by, const char *reason, size_t hint,
+              struct nh_error *err)
+{
+    int rc = removed_line(w, rec, by, reason, hint, err);
+
+    if (rc < 0)
+        return rc;
     return nh_writer_write(o->removed, w->line.buf, w->line.len, err);
+}
+
+/* A work-file line that global stage gs dropped, with its decision dl (a
+ * JSON array [reason, kept id]): its removed/ line into w->line. */
+static int
+global_removed_line(struct worker *w, const struct pstage *gs,
+                    const char *line, size_t len, const char *dl, size_t dlen,
+                    struct nh_error *err)
+{
+    cJSON *obj = cJSON_ParseWithLength(line, len);
+    cJSON *verdict = cJSON_ParseWithLength(dl, dlen);
+    const cJSON *why = cJSON_GetArrayItem(verdict, 0);
+    const cJSON *of = cJSON_GetArrayItem(verdict, 1);
+    int rc;
+
+    if (!obj || !cJSON_IsString(why)) {
+        rc = nh_errorf(err, NH_ECORRUPT, "corrupt work file in '%s'",
+                       w->r->work);
+    } else {
+        if (cJSON_IsString(of))
+            cJSON_AddStringToObject(obj, "duplicate_of", of->valuestring);
+        rc = removed_line(w, obj, gs->name, why->valuestring, len, err);
+    }
+    cJSON_Delete(obj);
+    cJSON_Delete(verdict);
+    return rc;
 }
 
 /* Run the local stages of segment k on d, then write it out. */
@@ -531,6 +588,8 @@ unit_from_work(struct worker *w, struct unit_out *o, size_t u,
     const struct pstage *gs = &p->stages[g];
     struct nh_reader *docs = NULL, *dec = NULL;
     struct strbuf path = STRBUF_INIT;
+    bool has_stages = p->segs[r->seg].count > 0;
+    bool has_global = p->segs[r->seg].global >= 0;
     int rc;
 
     work_path(r, &path, u, 's', r->seg - 1, ".jsonl");
@@ -543,7 +602,7 @@ unit_from_work(struct worker *w, struct unit_out *o, size_t u,
     for (;;) {
         const char *line, *dl;
         size_t len, dlen;
-        cJSON *obj, *verdict = NULL;
+        cJSON *obj;
         struct doc d;
 
         if ((rc = nh_reader_line(docs, &line, &len, err)) <= 0)
@@ -554,29 +613,26 @@ unit_from_work(struct worker *w, struct unit_out *o, size_t u,
                            "'%s': fewer decisions than documents", path.buf);
             break;
         }
+        if (!(dlen == 1 && dl[0] == '0')) {
+            if ((rc = global_removed_line(w, gs, line, len, dl, dlen, err)) <
+                    0 ||
+                (rc = nh_writer_write(o->removed, w->line.buf, w->line.len,
+                                      err)) < 0)
+                break;
+            continue;
+        }
+        if (!has_stages && !has_global) {
+            /* kept, and nothing more to do to it: copy the line as is */
+            if ((rc = nh_writer_write(o->docs, line, len, err)) < 0 ||
+                (rc = nh_writer_write(o->docs, "\n", 1, err)) < 0)
+                break;
+            continue;
+        }
         obj = cJSON_ParseWithLength(line, len);
         if (!obj) {
             rc = nh_errorf(err, NH_ECORRUPT, "corrupt work file of unit %zu",
                            u);
             break;
-        }
-        if (!(dlen == 1 && dl[0] == '0'))
-            verdict = cJSON_ParseWithLength(dl, dlen);
-        if (verdict) {
-            const cJSON *why = cJSON_GetArrayItem(verdict, 0);
-            const cJSON *of = cJSON_GetArrayItem(verdict, 1);
-
-            if (cJSON_IsString(of))
-                cJSON_AddStringToObject(obj, "duplicate_of", of->valuestring);
-            rc = write_removed(w, o, obj, gs->name,
-                               cJSON_IsString(why) ? why->valuestring
-                                                   : "duplicate",
-                               len, err);
-            cJSON_Delete(verdict);
-            cJSON_Delete(obj);
-            if (rc < 0)
-                break;
-            continue;
         }
         if (doc_from_record(&d, obj, p->text_field)) {
             doc_release(&d);
@@ -928,6 +984,66 @@ shard_close(struct shard_out *s, struct nh_error *err)
     return rc;
 }
 
+/* When the stage list ends with a global stage, its decisions are
+ * applied while merging instead of in a segment of their own, which
+ * would only copy every kept document once more. */
+static bool
+fused_tail(const struct pipeline *p)
+{
+    return p->nsegs > 1 && p->segs[p->nsegs - 1].count == 0;
+}
+
+/* The last segment that runs over the units. */
+static size_t
+last_run_segment(const struct pipeline *p)
+{
+    return p->nsegs - 1 - (fused_tail(p) ? 1 : 0);
+}
+
+/* Merge unit u's output of the segment before a fused global stage,
+ * applying that stage's decisions: kept lines go to data as they are,
+ * dropped ones to removed. */
+static int
+merge_decided(struct worker *w, size_t u, struct shard_out *data,
+              struct shard_out *removed, struct nh_error *err)
+{
+    struct run *r = w->r;
+    size_t k = last_run_segment(r->p);
+    const struct pstage *gs = &r->p->stages[r->p->segs[k].global];
+    struct nh_reader *docs = NULL, *dec = NULL;
+    struct strbuf path = STRBUF_INIT;
+    const char *line, *dl;
+    size_t len, dlen;
+    int rc;
+
+    work_path(r, &path, u, 's', k, ".jsonl");
+    if ((rc = nh_reader_open(&docs, path.buf, err)) < 0)
+        goto out;
+    nh_reader_set_max_line(docs, SIZE_MAX);
+    work_path(r, &path, u, 'g', k, "");
+    if ((rc = nh_reader_open(&dec, path.buf, err)) < 0)
+        goto out;
+    while ((rc = nh_reader_line(docs, &line, &len, err)) > 0) {
+        if ((rc = nh_reader_line(dec, &dl, &dlen, err)) <= 0) {
+            rc = nh_errorf(err, NH_ECORRUPT,
+                           "'%s': fewer decisions than documents", path.buf);
+            break;
+        }
+        if (dlen == 1 && dl[0] == '0')
+            rc = shard_write(data, line, len, err);
+        else if ((rc = global_removed_line(w, gs, line, len, dl, dlen, err)) ==
+                 0)
+            rc = shard_write(removed, w->line.buf, w->line.len - 1, err);
+        if (rc < 0)
+            break;
+    }
+out:
+    nh_reader_close(docs);
+    nh_reader_close(dec);
+    strbuf_release(&path);
+    return rc;
+}
+
 /* Make dir exist and hold no part files (left by an interrupted merge). */
 static int
 clean_dir(const char *dir, struct nh_error *err)
@@ -981,7 +1097,8 @@ sum_stats(struct run *r, struct stage_stats *tot, struct nh_error *err)
     int rc = 0;
 
     for (k = 0; k < r->p->nsegs && rc == 0; k++) {
-        for (u = 0; u < r->in->nunits && rc == 0; u++) {
+        for (u = 0; k <= last_run_segment(r->p) && u < r->in->nunits && rc == 0;
+             u++) {
             cJSON *js, *arr;
 
             work_path(r, &path, u, 's', k, ".stats.json");
@@ -1271,10 +1388,11 @@ static int
 finish(struct run *r, double t0, struct nh_error *err)
 {
     const struct pipeline *p = r->p;
-    struct strbuf dir = STRBUF_INIT, path = STRBUF_INIT;
+    struct strbuf dir = STRBUF_INIT, rdir = STRBUF_INIT, path = STRBUF_INIT;
     struct shard_out data = {0}, removed = {0};
+    struct worker w = {0};
     struct stage_stats *tot;
-    size_t u, k, last = p->nsegs - 1, i;
+    size_t u, k, done = last_run_segment(p), i;
     cJSON *js = NULL;
     int rc;
 
@@ -1285,31 +1403,27 @@ finish(struct run *r, double t0, struct nh_error *err)
     if ((rc = sum_stats(r, tot, err)) < 0)
         goto out;
     strbuf_addf(&dir, "%s/data", r->opts->out);
-    if ((rc = clean_dir(dir.buf, err)) < 0)
+    strbuf_addf(&rdir, "%s/removed", r->opts->out);
+    if ((rc = clean_dir(dir.buf, err)) < 0 ||
+        (rc = clean_dir(rdir.buf, err)) < 0)
         goto out;
     data.dir = dir.buf;
-    data.zstd_level = p->zstd_level;
-    data.cap = p->shard_bytes;
+    removed.dir = rdir.buf;
+    data.zstd_level = removed.zstd_level = p->zstd_level;
+    data.cap = removed.cap = p->shard_bytes;
+    w.r = r;
     for (u = 0; u < r->in->nunits && rc == 0; u++) {
-        work_path(r, &path, u, 's', last, ".jsonl");
-        rc = shard_copy(&data, path.buf, err);
-    }
-    if (rc < 0 || (rc = shard_close(&data, err)) < 0)
-        goto out;
-    strbuf_reset(&dir);
-    strbuf_addf(&dir, "%s/removed", r->opts->out);
-    if ((rc = clean_dir(dir.buf, err)) < 0)
-        goto out;
-    removed.dir = dir.buf;
-    removed.zstd_level = p->zstd_level;
-    removed.cap = p->shard_bytes;
-    for (u = 0; u < r->in->nunits && rc == 0; u++) {
-        for (k = 0; k <= last && rc == 0; k++) {
+        for (k = 0; k <= done && rc == 0; k++) {
             work_path(r, &path, u, 's', k, ".rm.jsonl");
             rc = shard_copy(&removed, path.buf, err);
         }
+        work_path(r, &path, u, 's', done, ".jsonl");
+        if (rc == 0)
+            rc = fused_tail(p) ? merge_decided(&w, u, &data, &removed, err)
+                               : shard_copy(&data, path.buf, err);
     }
-    if (rc < 0 || (rc = shard_close(&removed, err)) < 0)
+    if (rc < 0 || (rc = shard_close(&data, err)) < 0 ||
+        (rc = shard_close(&removed, err)) < 0)
         goto out;
     js = run_json(r, tot, &data, &removed, now_sec() - t0);
     if (!js) {
@@ -1329,7 +1443,9 @@ out:
         stats_release(&tot[i]);
     free(tot);
     strbuf_release(&dir);
+    strbuf_release(&rdir);
     strbuf_release(&path);
+    strbuf_release(&w.line);
     return rc;
 }
 
@@ -1374,24 +1490,33 @@ driver_run(const struct pipeline *p, const struct input_set *in,
     if (opts->progress != PROGRESS_NONE &&
         pthread_create(&prog, NULL, progress_main, &r) == 0)
         prog_started = true;
-    for (k = 0; k < p->nsegs; k++) {
+    for (k = 0; k <= last_run_segment(p); k++) {
         struct strbuf gpath = STRBUF_INIT;
+
+        double ts = now_sec();
 
         if ((rc = run_segment(&r, k, err)) < 0)
             break;
+        nh_debug("segment %zu: %.2f s", k, now_sec() - ts);
         if (p->segs[k].global < 0)
             continue;
         global_stats_path(&r, &gpath, k);
         if (!file_exists(gpath.buf)) {
             r.phase = p->stages[p->segs[k].global].ops->name;
+            ts = now_sec();
             rc = global_pass(&r, k, err);
+            nh_debug("%s: %.2f s", r.phase, now_sec() - ts);
         }
         strbuf_release(&gpath);
         if (rc < 0)
             break;
     }
-    if (rc == 0)
+    if (rc == 0) {
+        double ts = now_sec();
+
         rc = finish(&r, t0, err);
+        nh_debug("merge: %.2f s", now_sec() - ts);
+    }
     if (prog_started) {
         atomic_store(&r.stop_progress, 1);
         pthread_join(prog, NULL);

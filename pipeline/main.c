@@ -36,6 +36,7 @@ static const char usage_text[] =
     "      --progress MODE   bar (default on a terminal), json (lines on\n"
     "                        stdout, for nhd) or none\n"
     "  -q, --quiet           no summary table\n"
+    "  -v, --verbose         log the time of each phase\n"
     "\n"
     "INPUT: files or directories of .jsonl, .jsonl.gz, .jsonl.zst, .txt\n"
     "and .html. A killed run continues when started again with the same\n"
@@ -78,6 +79,7 @@ cmd_run(int argc, char **argv)
         {"threads", required_argument, NULL, 'j'},
         {"progress", required_argument, NULL, 'p'},
         {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -94,7 +96,7 @@ cmd_run(int argc, char **argv)
     if (ro.threads < 1)
         ro.threads = 1;
     ro.progress = isatty(2) ? PROGRESS_BAR : PROGRESS_NONE;
-    while ((c = getopt_long(argc, argv, "c:o:j:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:o:j:qvh", opts, NULL)) != -1) {
         char *end;
 
         switch (c) {
@@ -127,6 +129,9 @@ cmd_run(int argc, char **argv)
             break;
         case 'q':
             quiet = true;
+            break;
+        case 'v':
+            nh_log_init("nh-clean", NH_LOG_DEBUG);
             break;
         case 'h':
             return usage(0);
