@@ -17,6 +17,14 @@
  * character n-grams, English word n-grams, and mixed text both. A token's
  * length is its code point count.
  *
+ * Gopher's n-gram limits are for word n-grams, and an English word comes
+ * out as about 1.6 Chinese characters. So in a CJK document (CJK
+ * characters are at least half of its tokens) the rule for word n-grams
+ * of size n looks at token n-grams of size round(n x cjk_chars_per_word)
+ * with the same limit, and min_tokens counts such words too: by default
+ * the 5-gram rule sees 8-character n-grams. Other documents keep
+ * Gopher's n.
+ *
  * Speed: one pass decodes the text into 64-bit token hashes and line
  * records. The n-gram counts are then built level by level in one
  * open-addressing table that lives in the per-thread state and is cleared
@@ -26,10 +34,10 @@
  * later level n counts only the positions where the level k before found
  * repeats at i, i + 1 .. i + n - k; on natural text that set shrinks
  * fast. Levels whose rule cannot fire any more are skipped (bounds in
- * next_level), so natural Chinese usually costs level 2, level 5 and a
- * few short ones. The counts of every n-gram that occurs at least twice
- * are exact (up to 64-bit hash collisions), which is all the rules need.
- * No allocation per document once the buffers have grown to the largest
+ * next_level), so natural text usually costs level 2, the level of the
+ * 5-word rule and a few short ones. The counts of every n-gram that occurs at
+ * least twice are exact (up to 64-bit hash collisions), which is all the rules
+ * need. No allocation per document once the buffers have grown to the largest
  * document seen.
  */
 #include "config.h"
@@ -37,14 +45,16 @@
 #include "stage.h"
 #include "utf8.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <utf8proc.h>
 
-#define NG_MAX 10 /* longest n-gram a rule looks at */
+#define NG_MAX 10 /* longest word n-gram a rule looks at */
 #define TOP_MAX 4 /* top n-gram rules are n = 2..4, dup rules 5..10 */
+#define CPW_MAX 4 /* largest cjk_chars_per_word */
 #define NO_POS SIZE_MAX
 #define BIG_TOKENS ((size_t)1 << 20) /* keep buffers this big at most */
 
@@ -53,7 +63,8 @@
 #define SEED_PARA 0x243f6a8885a308d3ULL
 #define HASH_MUL 0x9e3779b97f4a7c15ULL
 
-/* Reasons and parameter names of the n-gram rules, indexed by n. */
+/* Reasons and parameter names of the n-gram rules, indexed by the word
+ * n-gram size n. */
 static const char *const ngram_key[NG_MAX + 1] = {
     NULL,
     NULL,
@@ -89,9 +100,14 @@ struct rep_conf {
     double dup_line_char_frac;
     double dup_para_char_frac;
     double ngram_frac[NG_MAX + 1]; /* [2..4] top, [5..10] dup */
+    double cjk_chars_per_word;
+    /* tokens in the n-grams of rule n: [0] other documents (n), [1] CJK
+     * documents (round(n x cjk_chars_per_word)); increasing in n */
+    uint8_t span[2][NG_MAX + 1];
+    size_t min_ntok[2]; /* min_tokens words, as tokens: [0] other, [1] CJK */
     bool dedup_lines;
     long dedup_lines_min_chars;
-    long min_tokens;
+    long min_tokens; /* words */
 };
 
 /* One table entry; an entry whose gen is not the table's is empty. */
@@ -207,23 +223,12 @@ rep_init(const cJSON *params, const char *where, void **conf,
          struct nh_error *err)
 {
     static const char *const known[] = {
-        "dup_line_frac",
-        "dup_para_frac",
-        "dup_line_char_frac",
-        "dup_para_char_frac",
-        "top_2gram_char_frac",
-        "top_3gram_char_frac",
-        "top_4gram_char_frac",
-        "dup_5gram_char_frac",
-        "dup_6gram_char_frac",
-        "dup_7gram_char_frac",
-        "dup_8gram_char_frac",
-        "dup_9gram_char_frac",
-        "dup_10gram_char_frac",
-        "dedup_lines",
-        "dedup_lines_min_chars",
-        "min_tokens",
-        NULL,
+        "dup_line_frac",         "dup_para_frac",       "dup_line_char_frac",
+        "dup_para_char_frac",    "top_2gram_char_frac", "top_3gram_char_frac",
+        "top_4gram_char_frac",   "dup_5gram_char_frac", "dup_6gram_char_frac",
+        "dup_7gram_char_frac",   "dup_8gram_char_frac", "dup_9gram_char_frac",
+        "dup_10gram_char_frac",  "cjk_chars_per_word",  "dedup_lines",
+        "dedup_lines_min_chars", "min_tokens",          NULL,
     };
     struct rep_conf *cf;
     int rc, n;
@@ -251,6 +256,21 @@ rep_init(const cJSON *params, const char *where, void **conf,
     for (n = 2; !rc && n <= NG_MAX; n++)
         rc = get_frac(params, where, ngram_key[n], ngram_default[n],
                       &cf->ngram_frac[n], err);
+    /* 1.6: Chinese characters per English word in the Debian Reference
+     * and its Chinese translation (measured: 1.60); a segmenter's mean
+     * Chinese word is 1.66 to 1.8 characters. docs/stages/repetition.md
+     * has the measurements. */
+    if (!rc)
+        rc = cfg_num(params, where, "cjk_chars_per_word", 1.6, 1.0, CPW_MAX,
+                     &cf->cjk_chars_per_word, err);
+    /* with a ratio >= 1 the spans grow by at least one token a step */
+    for (n = 2; !rc && n <= NG_MAX; n++) {
+        cf->span[0][n] = (uint8_t)n;
+        /* half up; the epsilon keeps a tie such as 5 x 1.7 = 8.5 at 9
+         * whatever the binary rounding of 1.7 */
+        cf->span[1][n] =
+            (uint8_t)floor(n * cf->cjk_chars_per_word + 0.5 + 1e-9);
+    }
     if (!rc)
         rc =
             cfg_bool(params, where, "dedup_lines", true, &cf->dedup_lines, err);
@@ -266,6 +286,9 @@ rep_init(const cJSON *params, const char *where, void **conf,
         free(cf);
         return rc;
     }
+    cf->min_ntok[0] = (size_t)cf->min_tokens;
+    cf->min_ntok[1] =
+        (size_t)ceil((double)cf->min_tokens * cf->cjk_chars_per_word - 1e-9);
     *conf = cf;
     return 0;
 }
@@ -453,16 +476,17 @@ add_line(struct rep_state *st, const char *s, size_t start, size_t end,
     return 0;
 }
 
-/* Tokenize s into st's tokens and lines; *nchars gets its code points.
- * valid: s is known to be valid UTF-8. The hot state stays in locals. */
+/* Tokenize s into st's tokens and lines; *nchars gets its code points
+ * and *ncjk the number of CJK tokens. valid: s is known to be valid
+ * UTF-8. The hot state stays in locals. */
 static int
 scan_text(const struct rep_conf *cf, struct rep_state *st, const char *s,
-          size_t len, bool valid, size_t *nchars)
+          size_t len, bool valid, size_t *nchars, size_t *ncjk)
 {
     const unsigned char *b = (const unsigned char *)s;
     uint64_t *tokh;
     uint32_t *cum, sum = 0, wchars = 0;
-    size_t i = 0, chars = 0, ntok = 0, cap;
+    size_t i = 0, chars = 0, ntok = 0, cjk = 0, cap;
     size_t word = NO_POS, line = 0, first = NO_POS, last = 0;
     bool para_break = true;
     int rc;
@@ -532,6 +556,7 @@ scan_text(const struct rep_conf *cf, struct rep_state *st, const char *s,
             }
             tokh[ntok] = (cp + SEED_CJK) * HASH_MUL;
             cum[++ntok] = ++sum;
+            cjk++;
         }
         if (cl == CL_CJK || cl == CL_SEP) {
             first = first == NO_POS ? at : first;
@@ -548,6 +573,7 @@ scan_text(const struct rep_conf *cf, struct rep_state *st, const char *s,
     }
     st->ntok = ntok;
     *nchars = chars;
+    *ncjk = cjk;
     return 0;
 }
 
@@ -751,44 +777,57 @@ count_level(struct rep_state *st, size_t k, size_t m, size_t *np,
     return 0;
 }
 
-/* After level k: the next n whose rule can still fire, or 0. A repeated
- * n-gram (n > k) lies inside repeated k-grams, so the dup rules are
- * bounded by lv->covered; a repeated 3- or 4-gram splits into two 2-grams
- * that occur at least as often, so its count x chars is at most top2 =
- * twice the top of level 2. */
+/* After level k: the span of the next rule (r or later) that can still
+ * fire, or 0. The rules r.. look at n-grams of span[r] > k tokens and
+ * more. A repeated n-gram lies inside repeated k-grams, so the dup rules
+ * are bounded by lv->covered. A repeated n-gram with count c is covered
+ * by ceil(n / j) j-grams that each occur at least c times, so its count
+ * x chars is at most ceil(n / j) times the top of level j: top2 for
+ * j = 2, lv->top for j = k. */
 static size_t
-next_level(const struct rep_conf *cf, size_t k, const struct level *lv,
-           uint64_t top2, uint64_t total)
+next_level(const struct rep_conf *cf, const uint8_t *span, size_t r, size_t k,
+           const struct level *lv, uint64_t top2, uint64_t total)
 {
     size_t n;
 
-    for (n = k + 1; n <= NG_MAX; n++) {
+    for (n = r; n <= NG_MAX; n++) {
         double limit = cf->ngram_frac[n];
+        uint64_t len = span[n], a, b;
 
-        if (n <= TOP_MAX ? limit < 1.0 && over(top2, total, limit)
-                         : over(lv->covered, total, limit))
-            return n;
+        if (n > TOP_MAX) {
+            if (over(lv->covered, total, limit))
+                return span[n];
+            continue;
+        }
+        a = (len + 1) / 2 * top2;
+        b = (len + k - 1) / k * lv->top;
+        if (limit < 1.0 && over(a < b ? a : b, total, limit))
+            return span[n];
     }
     return 0;
 }
 
-/* The n-gram rules over st's tokens, as line_rules. Level 2 counts every
- * 2-gram; each later level counts only the n-grams whose k-grams all
- * repeat (k the level before), which is where every repeated n-gram is. */
+/* The n-gram rules over st's tokens, as line_rules. cjk: the document
+ * is CJK, so the rule for word n-grams of size n looks at n-grams of
+ * span[1][n] tokens, and min_tokens words are min_ntok[1] tokens. The
+ * levels are n-gram sizes in tokens. Level 2 counts every 2-gram; each
+ * later level counts only the n-grams whose k-grams all repeat (k the
+ * level before), which is where every repeated n-gram is. */
 static int
-ngram_rules(const struct rep_conf *cf, struct rep_state *st,
+ngram_rules(const struct rep_conf *cf, struct rep_state *st, bool cjk,
             const char **reason)
 {
+    const uint8_t *span = cf->span[cjk];
     const uint64_t *tokh = st->tokh;
     uint64_t *gh = st->gh;
     uint32_t *pos = st->pos;
     uint64_t total = st->cum[st->ntok], top2 = 0;
-    size_t n = st->ntok, m, np, j, k = 2, next;
+    size_t n = st->ntok, m, np, j, k = 2, r = 2, next;
     long sifted;
     struct level lv;
     int rc;
 
-    if (n < (size_t)cf->min_tokens || n < 2 || total == 0)
+    if (n < cf->min_ntok[cjk] || n < 2 || total == 0)
         return 0;
     for (j = 0; j + 1 < n; j++)
         gh[j] = combine(tokh[j], tokh[j + 1]);
@@ -798,15 +837,19 @@ ngram_rules(const struct rep_conf *cf, struct rep_state *st,
     for (;;) {
         if ((rc = count_level(st, k, m, &np, &lv)) < 0)
             return rc;
-        if (k <= TOP_MAX ? cf->ngram_frac[k] < 1.0 &&
-                               over(lv.top, total, cf->ngram_frac[k])
-                         : over(lv.covered, total, cf->ngram_frac[k])) {
-            *reason = ngram_key[k];
-            return STAGE_DROP;
-        }
         if (k == 2)
-            top2 = 2 * lv.top;
-        next = next_level(cf, k, &lv, top2, total);
+            top2 = lv.top;
+        /* the spans increase, so at most rule r looks at k-grams */
+        if (span[r] == k) {
+            if (r <= TOP_MAX ? cf->ngram_frac[r] < 1.0 &&
+                                   over(lv.top, total, cf->ngram_frac[r])
+                             : over(lv.covered, total, cf->ngram_frac[r])) {
+                *reason = ngram_key[r];
+                return STAGE_DROP;
+            }
+            r++;
+        }
+        next = r > NG_MAX ? 0 : next_level(cf, span, r, k, &lv, top2, total);
         if (!next || np < 2)
             return 0;
         /* candidates: repeated k-grams start at i, i + 1 .. i + d */
@@ -824,6 +867,9 @@ ngram_rules(const struct rep_conf *cf, struct rep_state *st,
             gh[i] = h;
             pos[m++] = i;
         }
+        /* the rules whose spans were skipped cannot fire */
+        while (span[r] < next)
+            r++;
         k = next;
     }
 }
@@ -883,7 +929,7 @@ rep_apply(const void *conf, struct stage_ctx *ctx, struct doc *d,
 {
     const struct rep_conf *cf = conf;
     struct rep_state *st = ctx->tstate;
-    size_t nchars;
+    size_t nchars, ncjk;
     int rc;
 
     if (!st)
@@ -895,12 +941,13 @@ rep_apply(const void *conf, struct stage_ctx *ctx, struct doc *d,
      * give the memory back once documents are small again */
     if (st->tok_cap > BIG_TOKENS && d->text.len < st->tok_cap / 8)
         rep_state_release(st);
-    if ((rc = scan_text(cf, st, d->text.buf, d->text.len, !d->bad_utf8,
-                        &nchars)) < 0)
+    if ((rc = scan_text(cf, st, d->text.buf, d->text.len, !d->bad_utf8, &nchars,
+                        &ncjk)) < 0)
         return rc;
     rc = line_rules(cf, st, d->text.buf, nchars, reason);
+    /* a CJK document: CJK characters are half of the tokens or more */
     if (rc == 0)
-        rc = ngram_rules(cf, st, reason);
+        rc = ngram_rules(cf, st, 2 * ncjk >= st->ntok, reason);
     if (rc == 0 && cf->dedup_lines)
         rc = remove_dup_lines(cf, st, ctx, d);
     return rc;

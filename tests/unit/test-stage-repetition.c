@@ -37,6 +37,39 @@ static const char *const zh_lines[] = {
 };
 #define NZH (sizeof(zh_lines) / sizeof(zh_lines[0]))
 
+/* A Chinese technical paragraph, as in a man page: 配置文件 six times,
+ * 目录下的配置文件 twice. With character n-grams taken for words it
+ * fails the top 4-gram rule (6 x 4 of 146 characters). */
+static const char zh_tech[] =
+    "如果指定了 --config "
+    "选项，程序会从给定的配置文件读取设置；如果没有指定该选项，程序会依次"
+    "查找用户目录下的配置文件和系统目录下的配置文件。配置文件中的每一行是一"
+    "个设置项，设置项的名字和值之间用等号分开。以井号开头的行是注释，程序读"
+    "取配置文件时会跳过注释和空行。修改配置文件以后，需要重新启动服务，新的"
+    "设置才会生效。";
+
+/* Chinese spam: the same phrases in every line, but no two lines equal. */
+static const char zh_spam[] =
+    "【限时特惠】点击下方链接立即领取新人红包，蓝牙耳机只要九块九，数量有限"
+    "先到先得！\n"
+    "【限时特惠】点击下方链接立即领取新人红包，智能手表只要十九元，数量有限"
+    "先到先得！\n"
+    "【限时特惠】点击下方链接立即领取新人红包，保温水杯只要五块钱，数量有限"
+    "先到先得！\n"
+    "【限时特惠】点击下方链接立即领取新人红包，充电宝只要二十九元，数量有限"
+    "先到先得！\n"
+    "【限时特惠】点击下方链接立即领取新人红包，运动鞋只要三十九元，数量有限"
+    "先到先得！\n"
+    "加微信好友还能再领一张无门槛优惠券，错过今天再等一年。\n";
+
+/* Encode the Han character base + 7 i (distinct for distinct i) into
+ * buf; returns its length. */
+static size_t
+han(uint32_t base, int i, char *buf)
+{
+    return utf8_encode(base + (uint32_t)i * 7, buf);
+}
+
 static int
 meta_removed(const struct stage_run *r)
 {
@@ -400,22 +433,49 @@ TEST(boundary_dup_5gram)
     int i;
 
     /* "aaa bbb ccc ddd eee" twice (30 characters) and 170 distinct Han
-     * characters: exactly 0.15 */
+     * characters: exactly 0.15, with word n-grams everywhere (a ratio of
+     * 1 is the rules as they were before CJK spans) */
     strbuf_addstr(&sb, "aaa bbb ccc ddd eee ");
     for (i = 0; i < 170; i++) {
-        size_t n = utf8_encode(0x4E00 + (uint32_t)i * 7, cjk);
-
-        strbuf_add(&sb, cjk, n);
+        strbuf_add(&sb, cjk, han(0x4E00, i, cjk));
         if (i == 80)
             strbuf_addstr(&sb, " aaa bbb ccc ddd eee ");
     }
-    run(&r, NULL, sb.buf);
+    run(&r, "{\"cjk_chars_per_word\": 1}", sb.buf);
     CHECK(r.rc == STAGE_KEEP);
     stage_run_release(&r);
 
+    run(&r, "{\"cjk_chars_per_word\": 1, \"dup_5gram_char_frac\": 0.149}",
+        sb.buf);
+    CHECK(r.rc == STAGE_DROP);
+    CHECK_STR(r.reason, "dup_5gram_char_frac");
+    stage_run_release(&r);
+    /* a CJK document: the 5-word rule looks at 8-character n-grams, and
+     * 5 words of 3 letters are 5 tokens only */
+    run(&r, "{\"dup_5gram_char_frac\": 0.01}", sb.buf);
+    CHECK(r.rc == STAGE_KEEP);
+    stage_run_release(&r);
+
+    /* a 9-character phrase twice among 102 distinct characters: 18 of
+     * 120 characters, exactly 0.15; too short for the 6-word rule's
+     * 10-character n-grams */
+    strbuf_reset(&sb);
+    for (i = 0; i < 9; i++)
+        strbuf_add(&sb, cjk, han(0x6000, i, cjk));
+    for (i = 0; i < 102; i++)
+        strbuf_add(&sb, cjk, han(0x4E00, i, cjk));
+    for (i = 0; i < 9; i++)
+        strbuf_add(&sb, cjk, han(0x6000, i, cjk));
+    run(&r, NULL, sb.buf);
+    CHECK(r.rc == STAGE_KEEP);
+    stage_run_release(&r);
     run(&r, "{\"dup_5gram_char_frac\": 0.149}", sb.buf);
     CHECK(r.rc == STAGE_DROP);
     CHECK_STR(r.reason, "dup_5gram_char_frac");
+    stage_run_release(&r);
+    run(&r, "{\"dup_5gram_char_frac\": 1, \"dup_6gram_char_frac\": 0.01}",
+        sb.buf);
+    CHECK(r.rc == STAGE_KEEP);
     stage_run_release(&r);
     strbuf_release(&sb);
 }
@@ -424,12 +484,13 @@ TEST(mixed_tokens)
 {
     struct stage_run r;
 
-    /* tokens 新 款 iPhone15 手 机 上 市 twice, with punctuation that is
-     * no token between them: a repeated 7-gram, 28 of 42 characters */
+    /* tokens 新 款 iPhone15 手 机 正 式 上 市 twice, with punctuation that
+     * is no token between them: a repeated 9-gram (the 5-word rule of
+     * this CJK document looks at 8-grams), 32 of 46 characters */
     run(&r,
         "{\"min_tokens\": 0, \"top_2gram_char_frac\": 1,"
         " \"top_3gram_char_frac\": 1, \"top_4gram_char_frac\": 1}",
-        "新款iPhone15手机上市！！！……新款iPhone15手机上市。"
+        "新款iPhone15手机正式上市！！！……新款iPhone15手机正式上市。"
         "价格还没有公布，消费者期待已久。");
     CHECK(r.rc == STAGE_DROP);
     CHECK_STR(r.reason, "dup_5gram_char_frac");
@@ -520,6 +581,117 @@ TEST(empty_and_blank)
     stage_run_release(&r);
 }
 
+TEST(chinese_technical_paragraph_kept)
+{
+    struct stage_run r;
+
+    run(&r, NULL, zh_tech);
+    CHECK(r.rc == STAGE_KEEP);
+    CHECK_STR(r.text, zh_tech);
+    stage_run_release(&r);
+
+    /* with characters taken for words, 配置文件 is a top 4-gram */
+    run(&r, "{\"cjk_chars_per_word\": 1}", zh_tech);
+    CHECK(r.rc == STAGE_DROP);
+    CHECK_STR(r.reason, "top_4gram_char_frac");
+    stage_run_release(&r);
+}
+
+TEST(chinese_spam_phrases_dropped)
+{
+    struct stage_run r;
+
+    /* no line repeats; the phrases cover 139 of 200 characters */
+    run(&r, NULL, zh_spam);
+    CHECK(r.rc == STAGE_DROP);
+    CHECK_STR(r.reason, "dup_5gram_char_frac");
+    stage_run_release(&r);
+
+    /* still dropped with the longest spans (the 3-word rule looks at
+     * 12-character n-grams) */
+    run(&r, "{\"cjk_chars_per_word\": 4}", zh_spam);
+    CHECK(r.rc == STAGE_DROP);
+    CHECK_STR(r.reason, "top_3gram_char_frac");
+    stage_run_release(&r);
+}
+
+TEST(cjk_document_threshold)
+{
+    struct strbuf sb = STRBUF_INIT;
+    struct stage_run r;
+    char cjk[4];
+    int i;
+
+    /* 40 one-letter words, 10 distinct Han characters and a 5-character
+     * phrase twice: 20 of 60 tokens are CJK, so word n-grams, and the
+     * phrase covers 10 of 60 characters */
+    for (i = 0; i < 40; i++)
+        strbuf_addf(&sb, "%c ", i < 26 ? 'a' + i : 'A' + i - 26);
+    strbuf_addstr(&sb, "加入购物车");
+    for (i = 0; i < 10; i++)
+        strbuf_add(&sb, cjk, han(0x4E00, i, cjk));
+    strbuf_addstr(&sb, "加入购物车");
+    run(&r, NULL, sb.buf);
+    CHECK(r.rc == STAGE_DROP);
+    CHECK_STR(r.reason, "dup_5gram_char_frac");
+    stage_run_release(&r);
+
+    /* 20 more: 40 of 80 tokens, exactly half, is a CJK document; 80 is
+     * also its fewest tokens, 50 words of 1.6 characters */
+    for (i = 10; i < 30; i++)
+        strbuf_add(&sb, cjk, han(0x4E00, i, cjk));
+    run(&r, NULL, sb.buf);
+    CHECK(r.rc == STAGE_KEEP);
+    stage_run_release(&r);
+    /* as words: 10 of 80 characters */
+    run(&r, "{\"cjk_chars_per_word\": 1, \"dup_5gram_char_frac\": 0.12}",
+        sb.buf);
+    CHECK(r.rc == STAGE_DROP);
+    CHECK_STR(r.reason, "dup_5gram_char_frac");
+    stage_run_release(&r);
+    /* 加入购 twice is 6 of 80 characters; 51 words would be 82 tokens */
+    run(&r, "{\"top_2gram_char_frac\": 0.01}", sb.buf);
+    CHECK(r.rc == STAGE_DROP);
+    CHECK_STR(r.reason, "top_2gram_char_frac");
+    stage_run_release(&r);
+    run(&r, "{\"top_2gram_char_frac\": 0.01, \"min_tokens\": 51}", sb.buf);
+    CHECK(r.rc == STAGE_KEEP);
+    stage_run_release(&r);
+    strbuf_release(&sb);
+}
+
+TEST(longest_cjk_spans)
+{
+    struct strbuf sb = STRBUF_INIT;
+    const char *only10 =
+        "{\"min_tokens\": 0, \"cjk_chars_per_word\": 4,"
+        " \"top_2gram_char_frac\": 1, \"top_3gram_char_frac\": 1,"
+        " \"top_4gram_char_frac\": 1, \"dup_5gram_char_frac\": 1,"
+        " \"dup_6gram_char_frac\": 1, \"dup_7gram_char_frac\": 1,"
+        " \"dup_8gram_char_frac\": 1, \"dup_9gram_char_frac\": 1}";
+    struct stage_run r;
+    char cjk[4];
+    int len, i;
+
+    /* the 10-word rule at 4 characters a word looks at 40-grams: a
+     * repeated 40-character phrase is seen, a 39-character one is not */
+    for (len = 39; len <= 40; len++) {
+        strbuf_reset(&sb);
+        for (i = 0; i < len; i++)
+            strbuf_add(&sb, cjk, han(0x6000, i, cjk));
+        for (i = 0; i < 100; i++)
+            strbuf_add(&sb, cjk, han(0x4E00, i, cjk));
+        for (i = 0; i < len; i++)
+            strbuf_add(&sb, cjk, han(0x6000, i, cjk));
+        run(&r, only10, sb.buf);
+        CHECK(r.rc == (len == 40 ? STAGE_DROP : STAGE_KEEP));
+        if (len == 40)
+            CHECK_STR(r.reason, "dup_10gram_char_frac");
+        stage_run_release(&r);
+    }
+    strbuf_release(&sb);
+}
+
 TEST(config_errors)
 {
     struct stage_run r;
@@ -562,11 +734,34 @@ TEST(config_errors)
     CHECK(strstr(r.err.msg, "unknown parameter 'top_ngram_char_frac'") != NULL);
     stage_run_release(&r);
 
+    run(&r, "{\"cjk_chars_per_word\": 0.99}", "x");
+    CHECK(r.rc == NH_EINVAL);
+    CHECK(strstr(r.err.msg, "'cjk_chars_per_word'") != NULL);
+    stage_run_release(&r);
+
+    run(&r, "{\"cjk_chars_per_word\": 4.01}", "x");
+    CHECK(r.rc == NH_EINVAL);
+    CHECK(strstr(r.err.msg, "'cjk_chars_per_word'") != NULL);
+    stage_run_release(&r);
+
+    run(&r, "{\"cjk_chars_per_word\": \"2\"}", "x");
+    CHECK(r.rc == NH_EINVAL);
+    CHECK(strstr(r.err.msg, "'cjk_chars_per_word'") != NULL);
+    stage_run_release(&r);
+
+    run(&r, "{\"cjk_chars_per_word\": null}", "x");
+    CHECK(r.rc == NH_EINVAL);
+    stage_run_release(&r);
+
     /* the edges of the ranges are fine */
     run(&r,
         "{\"dup_line_frac\": 0, \"dup_para_frac\": 1, \"min_tokens\": 0,"
-        " \"dedup_lines_min_chars\": 1, \"name\": \"rep\"}",
+        " \"dedup_lines_min_chars\": 1, \"cjk_chars_per_word\": 1,"
+        " \"name\": \"rep\"}",
         "x");
+    CHECK(r.rc == STAGE_KEEP);
+    stage_run_release(&r);
+    run(&r, "{\"cjk_chars_per_word\": 4}", zh_tech);
     CHECK(r.rc == STAGE_KEEP);
     stage_run_release(&r);
 }
@@ -592,6 +787,10 @@ main(void)
     RUN(mixed_tokens);
     RUN(state_reused_between_documents);
     RUN(empty_and_blank);
+    RUN(chinese_technical_paragraph_kept);
+    RUN(chinese_spam_phrases_dropped);
+    RUN(cjk_document_threshold);
+    RUN(longest_cjk_spans);
     RUN(config_errors);
     return test_summary();
 }
