@@ -284,7 +284,8 @@ phone_digits(const unsigned char *s, size_t n, size_t i)
 }
 
 /* A phone starting with '+86' or a parenthesis at i: "+86 138...",
- * "(+86)138...", "(0755) 8765 4321", "（010）12345678". */
+ * "(+86)138...", "+86-731-86755567", "(0755) 8765 4321",
+ * "（010）12345678". */
 static size_t
 phone_punct(const unsigned char *s, size_t n, size_t i)
 {
@@ -305,6 +306,14 @@ phone_punct(const unsigned char *s, size_t n, size_t i)
     if (j < n && is_sep(s[j]))
         j++;
     e = intl ? mobile_body(s, n, j) : local_body(s, n, j);
+    if (!e && intl && j < n &&
+        ((s[j] == '0' && (ac = area_code(s, n, j))) ||
+         (s[j] != '0' && (ac = digit_run(s, n, j)) >= 2 && ac <= 3)) &&
+        j + ac < n && is_sep(s[j + ac]))
+        /* a landline from abroad: the area code drops its leading 0,
+         * "+86-731-86755567", "+86 10 1234 5678" (and people who keep
+         * the 0, "+86 0731-86755567") */
+        e = local_body(s, n, j + ac + 1);
     return e && right_ok(s, n, e) ? e : 0;
 }
 

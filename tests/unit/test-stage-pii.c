@@ -227,6 +227,12 @@ TEST(landlines)
     CHECK_STR(mask("Tel 0571 8888888"), "Tel <PHONE>");
     CHECK_STR(mask("(010)12345678"), "<PHONE>");
     CHECK_STR(mask("总机010-12345678-123。"), "总机<PHONE>。");
+    /* dialled from abroad: +86, then the area code without its 0 */
+    CHECK_STR(mask("Tel: +86-731-86755567"), "Tel: <PHONE>");
+    CHECK_STR(mask("电话 +86 10 1234 5678。"), "电话 <PHONE>。");
+    CHECK_STR(mask("(+86) 531-7435557"), "<PHONE>");
+    CHECK_STR(mask("+86-0731-86755567"), "<PHONE>");
+    CHECK_STR(mask("+86-1-86755567"), "+86-1-86755567");
     /* no separator, leading 00, local number too short or long */
     CHECK_STR(mask("01012345678"), "01012345678");
     CHECK_STR(mask("001-12345678"), "001-12345678");
