@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../stage-util.h"
-#include "../test.h"
+#include "stage-util.h"
+#include "test.h"
 
 static char reason_buf[600];
 

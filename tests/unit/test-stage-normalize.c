@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../stage-util.h"
-#include "../test.h"
+#include "stage-util.h"
+#include "test.h"
 
 #include <opencc/opencc.h>
 #include <utf8proc.h>

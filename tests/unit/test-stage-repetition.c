@@ -4,8 +4,8 @@
 #include <stdio.h> /* before stage-util.h, which uses snprintf */
 #include <string.h>
 
-#include "../stage-util.h"
-#include "../test.h"
+#include "stage-util.h"
+#include "test.h"
 #include "strbuf.h"
 
 /* A natural Chinese paragraph (no repeated 5-grams). */
