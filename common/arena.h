@@ -17,7 +17,10 @@ struct arena {
     size_t chunk_size; /* default size of new chunks; 0 means 64 KiB */
 };
 
-#define ARENA_INIT {NULL, 0}
+#define ARENA_INIT                                                             \
+    {                                                                          \
+        NULL, 0                                                                \
+    }
 
 /* NULL on allocation failure. */
 void *arena_alloc(struct arena *a, size_t n);

@@ -274,8 +274,7 @@ nh_reader_all(struct nh_reader *r, struct strbuf *out, size_t max,
         if (avail) {
             if (out->len - start + avail > max)
                 return nh_errorf(err, NH_ETOOBIG,
-                                 "'%s' is larger than %zu bytes", r->path,
-                                 max);
+                                 "'%s' is larger than %zu bytes", r->path, max);
             if ((rc = strbuf_add(out, r->dec + r->dec_pos, avail)) < 0)
                 return nh_errorf(err, rc, "out of memory");
             r->dec_pos = r->dec_len;

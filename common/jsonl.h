@@ -42,7 +42,7 @@ int nh_reader_all(struct nh_reader *r, struct strbuf *out, size_t max,
                   struct nh_error *err);
 
 enum nh_compression nh_reader_compression(const struct nh_reader *r);
-uint64_t nh_reader_lineno(const struct nh_reader *r); /* lines returned */
+uint64_t nh_reader_lineno(const struct nh_reader *r);    /* lines returned */
 uint64_t nh_reader_raw_bytes(const struct nh_reader *r); /* read from disk */
 void nh_reader_close(struct nh_reader *r);
 

@@ -24,7 +24,10 @@ struct strbuf {
     size_t max; /* hard limit on len; 0 means STRBUF_DEFAULT_MAX */
 };
 
-#define STRBUF_INIT {NULL, 0, 0, 0}
+#define STRBUF_INIT                                                            \
+    {                                                                          \
+        NULL, 0, 0, 0                                                          \
+    }
 
 void strbuf_init(struct strbuf *sb, size_t max);
 

@@ -11,8 +11,8 @@
 #include <string.h>
 
 int
-cfg_check_keys(const cJSON *params, const char *where,
-               const char *const *known, struct nh_error *err)
+cfg_check_keys(const cJSON *params, const char *where, const char *const *known,
+               struct nh_error *err)
 {
     const cJSON *it;
 

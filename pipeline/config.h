@@ -20,13 +20,12 @@
 int cfg_check_keys(const cJSON *params, const char *where,
                    const char *const *known, struct nh_error *err);
 
-int cfg_bool(const cJSON *params, const char *where, const char *key,
-             bool def, bool *out, struct nh_error *err);
-int cfg_num(const cJSON *params, const char *where, const char *key,
-            double def, double min, double max, double *out,
-            struct nh_error *err);
-int cfg_int(const cJSON *params, const char *where, const char *key,
-            long def, long min, long max, long *out, struct nh_error *err);
+int cfg_bool(const cJSON *params, const char *where, const char *key, bool def,
+             bool *out, struct nh_error *err);
+int cfg_num(const cJSON *params, const char *where, const char *key, double def,
+            double min, double max, double *out, struct nh_error *err);
+int cfg_int(const cJSON *params, const char *where, const char *key, long def,
+            long min, long max, long *out, struct nh_error *err);
 /* *out points into params (or is def); choices NULL-terminated, or NULL
  * for any string. */
 int cfg_str(const cJSON *params, const char *where, const char *key,

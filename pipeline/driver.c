@@ -14,11 +14,11 @@
  */
 #include "driver.h"
 
+#include "arena.h"
 #include "config.h"
 #include "hash.h"
 #include "jsonl.h"
 #include "log.h"
-#include "arena.h"
 #include "stats.h"
 
 #include <dirent.h>
@@ -34,18 +34,17 @@
 
 #define TOOL_VERSION "0.1.0"
 
-const char pipeline_default_json[] =
-    "{\n"
-    "  \"text_field\": \"text\",\n"
-    "  \"stages\": [\n"
-    "    {\"op\": \"extract\"},\n"
-    "    {\"op\": \"normalize\"},\n"
-    "    {\"op\": \"filter.rules\"},\n"
-    "    {\"op\": \"repetition\"},\n"
-    "    {\"op\": \"pii\"},\n"
-    "    {\"op\": \"dedup.exact\"}\n"
-    "  ]\n"
-    "}\n";
+const char pipeline_default_json[] = "{\n"
+                                     "  \"text_field\": \"text\",\n"
+                                     "  \"stages\": [\n"
+                                     "    {\"op\": \"extract\"},\n"
+                                     "    {\"op\": \"normalize\"},\n"
+                                     "    {\"op\": \"filter.rules\"},\n"
+                                     "    {\"op\": \"repetition\"},\n"
+                                     "    {\"op\": \"pii\"},\n"
+                                     "    {\"op\": \"dedup.exact\"}\n"
+                                     "  ]\n"
+                                     "}\n";
 
 static double
 now_sec(void)
@@ -106,9 +105,9 @@ int
 pipeline_parse(struct pipeline *p, const char *json, size_t len,
                const char *origin, struct nh_error *err)
 {
-    static const char *const keys[] = {"text_field", "shard_size",
-                                       "compression", "zstd_level",
-                                       "max_doc_bytes", "stages", NULL};
+    static const char *const keys[] = {
+        "text_field",    "shard_size", "compression", "zstd_level",
+        "max_doc_bytes", "stages",     NULL};
     static const char *const comps[] = {"none", "zstd", NULL};
     const char *text_field, *comp;
     cJSON *root, *stages, *st;
@@ -139,12 +138,11 @@ pipeline_parse(struct pipeline *p, const char *json, size_t len,
                       err)) < 0 ||
         (rc = cfg_num(root, origin, "shard_size", 256.0 * 1024 * 1024, 4096,
                       1e12, &shard, err)) < 0 ||
-        (rc = cfg_str(root, origin, "compression", "none", comps, &comp,
-                      err)) < 0 ||
-        (rc = cfg_int(root, origin, "zstd_level", 3, 1, 19, &level, err)) <
+        (rc = cfg_str(root, origin, "compression", "none", comps, &comp, err)) <
             0 ||
-        (rc = cfg_int(root, origin, "max_doc_bytes", 64L << 20, 1024,
-                      1L << 31, &maxdoc, err)) < 0)
+        (rc = cfg_int(root, origin, "zstd_level", 3, 1, 19, &level, err)) < 0 ||
+        (rc = cfg_int(root, origin, "max_doc_bytes", 64L << 20, 1024, 1L << 31,
+                      &maxdoc, err)) < 0)
         goto out;
     p->text_field = strdup(text_field);
     p->shard_bytes = (uint64_t)shard;
@@ -205,8 +203,7 @@ pipeline_parse(struct pipeline *p, const char *json, size_t len,
         if (!strcmp(ps->ops->name, "normalize")) {
             const cJSON *iu =
                 cJSON_GetObjectItemCaseSensitive(st, "invalid_utf8");
-            p->repairs_utf8 = p->repairs_utf8 ||
-                              !cJSON_IsString(iu) ||
+            p->repairs_utf8 = p->repairs_utf8 || !cJSON_IsString(iu) ||
                               strcmp(iu->valuestring, "reject");
         }
     }
@@ -238,7 +235,7 @@ struct run {
     const struct pipeline *p;
     const struct input_set *in;
     const struct run_opts *opts;
-    char *work; /* OUT/.work */
+    char *work;    /* OUT/.work */
     size_t nstats; /* 1 + nstages: [0] is "read" */
 
     /* work distribution for the current segment */
@@ -367,8 +364,8 @@ add_record(struct strbuf *sb, const cJSON *obj)
         if (rc < 0)
             return rc;
         if (cJSON_IsString(c) && c->valuestring) {
-            rc = strbuf_add_json_str(sb, c->valuestring,
-                                     strlen(c->valuestring));
+            rc =
+                strbuf_add_json_str(sb, c->valuestring, strlen(c->valuestring));
         } else {
             char *v = cJSON_PrintUnformatted(c);
 
@@ -417,9 +414,8 @@ removed_line(struct worker *w, cJSON *rec, const char *by, const char *reason,
 }
 
 static int
-write_removed(struct worker *w, struct unit_out *o, cJSON *rec,
-              const char *by, const char *reason, size_t hint,
-              struct nh_error *err)
+write_removed(struct worker *w, struct unit_out *o, cJSON *rec, const char *by,
+              const char *reason, size_t hint, struct nh_error *err)
 {
     int rc = removed_line(w, rec, by, reason, hint, err);
 
@@ -431,8 +427,8 @@ write_removed(struct worker *w, struct unit_out *o, cJSON *rec,
 /* A work-file line that global stage gs dropped, with its decision dl (a
  * JSON array [reason, kept id]): its removed/ line into w->line. */
 static int
-global_removed_line(struct worker *w, const struct pstage *gs,
-                    const char *line, size_t len, const char *dl, size_t dlen,
+global_removed_line(struct worker *w, const struct pstage *gs, const char *line,
+                    size_t len, const char *dl, size_t dlen,
                     struct nh_error *err)
 {
     cJSON *obj = cJSON_ParseWithLength(line, len);
@@ -511,8 +507,8 @@ process_doc(struct worker *w, struct unit_out *o, struct doc *d,
         strbuf_add(&w->keybuf, &nbytes, 8);
         strbuf_add(&w->keybuf, &idlen, 4);
         strbuf_add(&w->keybuf, d->id, idlen);
-        if ((rc = nh_writer_write(o->keys, w->keybuf.buf, w->keybuf.len,
-                                  err)) < 0)
+        if ((rc = nh_writer_write(o->keys, w->keybuf.buf, w->keybuf.len, err)) <
+            0)
             return rc;
     }
     {
@@ -630,14 +626,14 @@ unit_from_work(struct worker *w, struct unit_out *o, size_t u,
         }
         obj = cJSON_ParseWithLength(line, len);
         if (!obj) {
-            rc = nh_errorf(err, NH_ECORRUPT, "corrupt work file of unit %zu",
-                           u);
+            rc =
+                nh_errorf(err, NH_ECORRUPT, "corrupt work file of unit %zu", u);
             break;
         }
         if (doc_from_record(&d, obj, p->text_field)) {
             doc_release(&d);
-            rc = nh_errorf(err, NH_ECORRUPT, "corrupt work file of unit %zu",
-                           u);
+            rc =
+                nh_errorf(err, NH_ECORRUPT, "corrupt work file of unit %zu", u);
             break;
         }
         rc = process_doc(w, o, &d, err);
@@ -674,8 +670,7 @@ run_unit(struct worker *w, size_t u, struct nh_error *err)
     if (!o.st)
         return nh_errorf(err, NH_ENOMEM, "out of memory");
     if ((rc = open_out(r, &w->path, u, ".jsonl", &o.docs, err)) < 0 ||
-        (rc = open_out(r, &w->path, u, ".rm.jsonl", &o.removed, err)) <
-            0 ||
+        (rc = open_out(r, &w->path, u, ".rm.jsonl", &o.removed, err)) < 0 ||
         (sg->global >= 0 &&
          (rc = open_out(r, &w->path, u, ".keys", &o.keys, err)) < 0))
         goto out;
@@ -833,8 +828,8 @@ global_pass(struct run *r, size_t k, struct nh_error *err)
                 cap = nc;
             }
             if (strbuf_add(&keys, file.buf + off, ksz) < 0 ||
-                !(idv[n] = arena_strndup(&ids, file.buf + off + ksz + 12,
-                                         idlen)))
+                !(idv[n] =
+                      arena_strndup(&ids, file.buf + off + ksz + 12, idlen)))
                 goto nomem;
             bytes[n++] = nb;
             per_unit[u]++;
@@ -880,8 +875,8 @@ global_pass(struct run *r, size_t k, struct nh_error *err)
                 goto nomem;
         }
         work_path(r, &path, u, 'g', k, "");
-        if ((rc = write_file_atomic(path.buf, strbuf_str(&out), out.len,
-                                    err)) < 0)
+        if ((rc = write_file_atomic(path.buf, strbuf_str(&out), out.len, err)) <
+            0)
             goto out;
     }
     st.seconds = now_sec() - t0;
@@ -1087,7 +1082,8 @@ remove_work(const char *work)
     rmdir(work);
 }
 
-/* ---- stats.json ----------------------------------------------------------- */
+/* ---- stats.json -----------------------------------------------------------
+ */
 
 static int
 sum_stats(struct run *r, struct stage_stats *tot, struct nh_error *err)
@@ -1173,8 +1169,7 @@ run_json(struct run *r, struct stage_stats *tot, const struct shard_out *data,
     cJSON_AddNumberToObject(o, "shards", (double)data->idx);
     cJSON_AddNumberToObject(o, "removed_docs", (double)removed->docs);
     cJSON_AddNumberToObject(o, "removed_shards", (double)removed->idx);
-    cJSON_AddStringToObject(o, "compression",
-                            p->zstd_level ? "zstd" : "none");
+    cJSON_AddStringToObject(o, "compression", p->zstd_level ? "zstd" : "none");
     return js;
 }
 
@@ -1248,7 +1243,8 @@ prepare_out(struct run *r, struct nh_error *err)
     if (file_exists(path.buf)) {
         js = read_json_file(path.buf, err);
         if (js) {
-            const cJSON *ch = cJSON_GetObjectItemCaseSensitive(js, "config_hash");
+            const cJSON *ch =
+                cJSON_GetObjectItemCaseSensitive(js, "config_hash");
             const cJSON *ih =
                 cJSON_GetObjectItemCaseSensitive(js, "inputs_fingerprint");
 
@@ -1277,7 +1273,8 @@ prepare_out(struct run *r, struct nh_error *err)
             goto out;
         }
         {
-            const cJSON *ch = cJSON_GetObjectItemCaseSensitive(js, "config_hash");
+            const cJSON *ch =
+                cJSON_GetObjectItemCaseSensitive(js, "config_hash");
             const cJSON *ih =
                 cJSON_GetObjectItemCaseSensitive(js, "inputs_fingerprint");
 

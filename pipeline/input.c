@@ -66,8 +66,8 @@ stem_of(const char *arg)
 }
 
 static int
-add_file(struct input_set *set, const char *path, const char *source,
-         int kind, const struct stat *st, struct nh_error *err)
+add_file(struct input_set *set, const char *path, const char *source, int kind,
+         const struct stat *st, struct nh_error *err)
 {
     struct input_file *f;
 
@@ -89,8 +89,8 @@ add_file(struct input_set *set, const char *path, const char *source,
     }
     f->kind = (enum input_kind)kind;
     f->size = (uint64_t)st->st_size;
-    f->mtime_ns =
-        (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
+    f->mtime_ns = (uint64_t)st->st_mtim.tv_sec * 1000000000u +
+                  (uint64_t)st->st_mtim.tv_nsec;
     set->nfiles++;
     set->total_bytes += f->size;
     return 0;
@@ -103,8 +103,8 @@ name_cmp(const void *a, const void *b)
 }
 
 static int
-scan_dir(struct input_set *set, const char *dir, const char *source,
-         int depth, struct nh_error *err)
+scan_dir(struct input_set *set, const char *dir, const char *source, int depth,
+         struct nh_error *err)
 {
     DIR *d;
     struct dirent *e;
@@ -144,8 +144,8 @@ scan_dir(struct input_set *set, const char *dir, const char *source,
         struct stat st;
         int kind;
 
-        if (strbuf_addf(&path, "%s%s%s", dir,
-                        has_suffix(dir, "/") ? "" : "/", names[i]) < 0) {
+        if (strbuf_addf(&path, "%s%s%s", dir, has_suffix(dir, "/") ? "" : "/",
+                        names[i]) < 0) {
             rc = nh_errorf(err, NH_ENOMEM, "out of memory");
             break;
         }
@@ -385,8 +385,7 @@ doc_to_record(struct doc *d, const char *text_field)
 /* A reject record describing a raw line: file, line, the raw bytes
  * (repaired to valid UTF-8 so that removed/ stays valid JSONL). */
 static cJSON *
-raw_record(struct input_cursor *c, const char *line, size_t len,
-           bool truncated)
+raw_record(struct input_cursor *c, const char *line, size_t len, bool truncated)
 {
     cJSON *o = cJSON_CreateObject();
 
@@ -413,8 +412,7 @@ set_defaults(struct input_cursor *c, struct doc *d, const char *idfmt_path,
         struct strbuf sb = STRBUF_INIT;
 
         if (lineno)
-            strbuf_addf(&sb, "%s:%llu", idfmt_path,
-                        (unsigned long long)lineno);
+            strbuf_addf(&sb, "%s:%llu", idfmt_path, (unsigned long long)lineno);
         else
             strbuf_addstr(&sb, idfmt_path);
         id = strbuf_detach(&sb, NULL);
@@ -530,8 +528,7 @@ next_whole(struct input_cursor *c, struct doc *d, struct input_reject *rej,
         rej->reason = "binary_file";
         return 2;
     }
-    if (!utf8_valid(strbuf_str(&c->buf), c->buf.len) &&
-        !c->opts.repair_utf8) {
+    if (!utf8_valid(strbuf_str(&c->buf), c->buf.len) && !c->opts.repair_utf8) {
         struct strbuf fixed = STRBUF_INIT;
 
         rej->reason = "invalid_utf8";

@@ -69,16 +69,16 @@ struct input_reject {
 struct input_cursor;
 
 /* Start reading unit u of set. */
-int input_open(struct input_cursor **out, const struct input_set *set,
-               size_t u, const struct input_opts *opts, struct nh_error *err);
+int input_open(struct input_cursor **out, const struct input_set *set, size_t u,
+               const struct input_opts *opts, struct nh_error *err);
 
 /* Next document of the unit: 1 with *d filled (the caller owns d->obj and
  * d->text: doc_release), 2 with *rej filled for a rejected input, 0 at the
  * end. Negative on an unrecoverable error (out of memory). A file that
  * cannot be read any further (I/O error, corrupt compression) becomes a
  * reject ("unreadable_file") and reading goes on with the next file. */
-int input_next(struct input_cursor *c, struct doc *d,
-               struct input_reject *rej, struct nh_error *err);
+int input_next(struct input_cursor *c, struct doc *d, struct input_reject *rej,
+               struct nh_error *err);
 
 /* Raw bytes read from disk so far by this cursor (progress). */
 uint64_t input_bytes_read(const struct input_cursor *c);

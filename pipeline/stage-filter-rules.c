@@ -537,8 +537,7 @@ end_line(struct scan *z)
 static void
 end_hirun(struct scan *z)
 {
-    if (z->hilat &&
-        (z->hic1 || z->hirun >= 3 || (z->hirun == 2 && z->hisym)))
+    if (z->hilat && (z->hic1 || z->hirun >= 3 || (z->hirun == 2 && z->hisym)))
         z->st->garbled += z->hirun;
     z->hirun = 0;
     z->hisym = z->hic1 = z->hilat = false;

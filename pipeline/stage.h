@@ -26,12 +26,12 @@
 
 /* One document on its way through the stages. The driver owns it. */
 struct doc {
-    cJSON *obj;       /* the whole record; unknown fields ride along */
+    cJSON *obj;         /* the whole record; unknown fields ride along */
     struct strbuf text; /* current text (UTF-8 unless bad_utf8) */
-    const char *id;   /* obj's "id" (owned by obj), never NULL */
+    const char *id;     /* obj's "id" (owned by obj), never NULL */
     const char *source; /* obj's "source" or "" */
-    bool bad_utf8;    /* text holds invalid UTF-8 (normalize repairs) */
-    size_t in_bytes;  /* text length when the document was read */
+    bool bad_utf8;      /* text holds invalid UTF-8 (normalize repairs) */
+    size_t in_bytes;    /* text length when the document was read */
 };
 
 /* Replace the text with the contents of sb by swapping buffers: sb then
@@ -48,7 +48,7 @@ cJSON *doc_meta(struct doc *d);
 
 /* Per worker thread, per stage. */
 struct stage_ctx {
-    void *tstate;         /* from ops->thread_init, or NULL */
+    void *tstate;          /* from ops->thread_init, or NULL */
     struct strbuf scratch; /* free for apply() to use */
     struct strbuf scratch2;
 };

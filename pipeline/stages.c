@@ -15,8 +15,8 @@ extern const struct stage_ops stage_repetition;
 extern const struct stage_ops stage_dedup_exact;
 
 const struct stage_ops *const stage_table[] = {
-    &stage_extract,    &stage_normalize,  &stage_filter_rules,
-    &stage_pii,        &stage_repetition, &stage_dedup_exact,
+    &stage_extract, &stage_normalize,  &stage_filter_rules,
+    &stage_pii,     &stage_repetition, &stage_dedup_exact,
     NULL,
 };
 

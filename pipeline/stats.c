@@ -86,9 +86,8 @@ num(const cJSON *o, const char *key)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
 
-    return cJSON_IsNumber(it) && it->valuedouble > 0
-               ? (uint64_t)it->valuedouble
-               : 0;
+    return cJSON_IsNumber(it) && it->valuedouble > 0 ? (uint64_t)it->valuedouble
+                                                     : 0;
 }
 
 int

@@ -24,14 +24,16 @@
 struct stage_run {
     int init_rc, rc, verdict;
     const char *reason;
-    char *text;   /* text after the stage (malloc'd) */
-    cJSON *obj;   /* record after the stage */
+    char *text; /* text after the stage (malloc'd) */
+    cJSON *obj; /* record after the stage */
     struct nh_error err;
 };
 
+/* Like stage_run(), for a record that also carries "format": format
+ * (none when NULL), as HTML documents do. */
 static inline void
-stage_run(struct stage_run *r, const char *op, const char *params,
-          const char *text)
+stage_run_format(struct stage_run *r, const char *op, const char *params,
+                 const char *format, const char *text)
 {
     const struct stage_ops *ops = stage_find(op);
     cJSON *p = params ? cJSON_Parse(params) : cJSON_CreateObject();
@@ -57,6 +59,8 @@ stage_run(struct stage_run *r, const char *op, const char *params,
     }
     d.obj = cJSON_CreateObject();
     cJSON_AddStringToObject(d.obj, "id", "test-1");
+    if (format)
+        cJSON_AddStringToObject(d.obj, "format", format);
     d.id = "test-1";
     d.source = "";
     strbuf_add(&d.text, text, strlen(text));
@@ -74,6 +78,13 @@ stage_run(struct stage_run *r, const char *op, const char *params,
     strbuf_release(&ctx.scratch2);
     if (ops->free)
         ops->free(conf);
+}
+
+static inline void
+stage_run(struct stage_run *r, const char *op, const char *params,
+          const char *text)
+{
+    stage_run_format(r, op, params, NULL, text);
 }
 
 static inline void

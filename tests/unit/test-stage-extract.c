@@ -13,56 +13,9 @@
 #include <string.h>
 
 #include "stage-util.h"
-#include "test.h"
 #include "strbuf.h"
+#include "test.h"
 #include "utf8.h"
-
-/* Like stage_run(), for a record that carries "format": format (none when
- * NULL). */
-static void
-xrun(struct stage_run *r, const char *params, const char *format,
-     const char *text)
-{
-    const struct stage_ops *ops = stage_find("extract");
-    cJSON *p = params ? cJSON_Parse(params) : cJSON_CreateObject();
-    struct stage_ctx ctx;
-    struct doc d;
-    void *conf = NULL;
-
-    memset(r, 0, sizeof(*r));
-    memset(&ctx, 0, sizeof(ctx));
-    memset(&d, 0, sizeof(d));
-    if (!ops || !p) {
-        r->rc = r->init_rc = NH_EINVAL;
-        cJSON_Delete(p);
-        return;
-    }
-    cJSON_AddStringToObject(p, "op", "extract");
-    r->init_rc = ops->init(p, "stages[0] (extract)", &conf, &r->err);
-    cJSON_Delete(p);
-    if (r->init_rc < 0) {
-        r->rc = r->init_rc;
-        return;
-    }
-    d.obj = cJSON_CreateObject();
-    cJSON_AddStringToObject(d.obj, "id", "t");
-    if (format)
-        cJSON_AddStringToObject(d.obj, "format", format);
-    d.id = "t";
-    d.source = "";
-    strbuf_add(&d.text, text, strlen(text));
-    d.in_bytes = d.text.len;
-    d.bad_utf8 = !utf8_valid(text, strlen(text));
-    ctx.tstate = ops->thread_init(conf);
-    r->rc = ops->apply(conf, &ctx, &d, &r->reason);
-    r->verdict = r->rc;
-    r->text = strbuf_detach(&d.text, NULL);
-    r->obj = d.obj;
-    ops->thread_free(ctx.tstate);
-    strbuf_release(&ctx.scratch);
-    strbuf_release(&ctx.scratch2);
-    ops->free(conf);
-}
 
 /* Extract html with params; the text, or "DROP:reason" / "ERR". */
 static char *
@@ -71,7 +24,7 @@ extract(const char *params, const char *html)
     struct stage_run r;
     char *out;
 
-    xrun(&r, params, "html", html);
+    stage_run_format(&r, "extract", params, "html", html);
     if (r.rc < 0) {
         out = strdup("ERR");
     } else if (r.verdict == STAGE_DROP) {
@@ -158,7 +111,7 @@ TEST(zh_debian_reference)
     strbuf_addstr(&sb, end);
     free(html);
 
-    xrun(&r, NULL, "html", sb.buf);
+    stage_run_format(&r, "extract", NULL, "html", sb.buf);
     CHECK(r.rc == STAGE_KEEP);
     CHECK(r.text && utf8_valid(r.text, strlen(r.text)));
     if (r.text) {
@@ -285,13 +238,13 @@ TEST(title_modes)
                   "Hello World\n\nBody text.");
     CHECK_EXTRACT("{\"title\": \"drop\"}", page, "Body text.");
 
-    xrun(&r, "{\"title\": \"meta\"}", "html", page);
+    stage_run_format(&r, "extract", "{\"title\": \"meta\"}", "html", page);
     CHECK(r.verdict == STAGE_KEEP);
     CHECK_STR(r.text, "Body text.");
     CHECK_STR(meta_str(r.obj, "title"), "Hello World");
     stage_run_release(&r);
 
-    xrun(&r, "{\"title\": \"drop\"}", "html", page);
+    stage_run_format(&r, "extract", "{\"title\": \"drop\"}", "html", page);
     CHECK(meta_str(r.obj, "title") == NULL);
     stage_run_release(&r);
 
@@ -517,14 +470,14 @@ TEST(record_fields)
 {
     struct stage_run r;
 
-    xrun(&r, NULL, "html", "<p>x</p>");
+    stage_run_format(&r, "extract", NULL, "html", "<p>x</p>");
     CHECK(r.verdict == STAGE_KEEP);
     CHECK_STR(obj_str(r.obj, "format"), "text");
     CHECK_STR(meta_str(r.obj, "extracted_from"), "html");
     stage_run_release(&r);
 
     /* a dropped record keeps its HTML and its format */
-    xrun(&r, NULL, "html", "<script>x</script>");
+    stage_run_format(&r, "extract", NULL, "html", "<script>x</script>");
     CHECK(r.verdict == STAGE_DROP);
     CHECK_STR(r.reason, "empty_html");
     CHECK_STR(r.text, "<script>x</script>");
@@ -536,7 +489,8 @@ TEST(bad_utf8)
 {
     struct stage_run r;
 
-    xrun(&r, NULL, "html", "<p>ok \xff\xfe bad \xe4\xb8 end</p>");
+    stage_run_format(&r, "extract", NULL, "html",
+                     "<p>ok \xff\xfe bad \xe4\xb8 end</p>");
     CHECK(r.verdict == STAGE_KEEP);
     CHECK(r.text && utf8_valid(r.text, strlen(r.text)));
     CHECK(r.text && strstr(r.text, "ok ") && strstr(r.text, " end"));
@@ -555,13 +509,14 @@ TEST(non_html_untouched)
     CHECK(cJSON_GetObjectItemCaseSensitive(r.obj, "format") == NULL);
     stage_run_release(&r);
 
-    xrun(&r, NULL, "text", html);
+    stage_run_format(&r, "extract", NULL, "text", html);
     CHECK(r.verdict == STAGE_KEEP);
     CHECK_STR(r.text, html);
     CHECK_STR(obj_str(r.obj, "format"), "text");
     stage_run_release(&r);
 
-    xrun(&r, "{\"detect\": true}", "HTML", "plain <b>words</b>");
+    stage_run_format(&r, "extract", "{\"detect\": true}", "HTML",
+                     "plain <b>words</b>");
     CHECK(r.verdict == STAGE_KEEP);
     CHECK_STR(r.text, "plain <b>words</b>");
     stage_run_release(&r);
@@ -629,19 +584,20 @@ TEST(config_errors)
     size_t i;
 
     for (i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
-        xrun(&r, bad[i].params, "html", "<p>x</p>");
+        stage_run_format(&r, "extract", bad[i].params, "html", "<p>x</p>");
         CHECK(r.init_rc == NH_EINVAL);
-        CHECK(strstr(r.err.msg, "stages[0] (extract): ") == r.err.msg);
+        CHECK(strstr(r.err.msg, "stages[0] (test): ") == r.err.msg);
         if (!strstr(r.err.msg, bad[i].msg))
             printf("  FAIL %s: got \"%s\"\n", bad[i].params, r.err.msg);
         CHECK(strstr(r.err.msg, bad[i].msg));
         stage_run_release(&r);
     }
-    xrun(&r,
-         "{\"detect\": true, \"title\": \"meta\", \"min_chars\": 1, "
-         "\"max_link_density\": 0.3, \"min_links\": 3, \"max_depth\": 100, "
-         "\"boilerplate_classes\": [\"nav\"]}",
-         "html", "<p>x</p>");
+    stage_run_format(
+        &r, "extract",
+        "{\"detect\": true, \"title\": \"meta\", \"min_chars\": 1, "
+        "\"max_link_density\": 0.3, \"min_links\": 3, \"max_depth\": 100, "
+        "\"boilerplate_classes\": [\"nav\"]}",
+        "html", "<p>x</p>");
     CHECK(r.init_rc == 0 && r.verdict == STAGE_KEEP);
     stage_run_release(&r);
 }

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "stage-util.h"
-#include "test.h"
 #include "strbuf.h"
+#include "test.h"
 
 /* A natural Chinese paragraph (no repeated 5-grams). */
 static const char zh_para[] =

@@ -5,9 +5,9 @@
  * limit (NH_ETOOBIG without allocating), formatted appends, JSON string
  * escaping, and the ownership moves (detach, swap, reset, release).
  */
-#include "test.h"
 #include "err.h"
 #include "strbuf.h"
+#include "test.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
