@@ -8,6 +8,7 @@
 #include "jsonl.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -485,14 +486,14 @@ nh_sync_parent_dir(const char *path)
     return rc;
 }
 
-int
-nh_writer_commit(struct nh_writer *w, struct nh_error *err)
+static int
+writer_commit(struct nh_writer *w, bool sync, struct nh_error *err)
 {
     int rc;
 
     if ((rc = writer_flush(w, 1, err)) < 0)
         goto fail;
-    if (fsync(w->fd) < 0) {
+    if (sync && fsync(w->fd) < 0) {
         rc = nh_error_errno(err, "cannot sync '%s'", w->tmp);
         goto fail;
     }
@@ -506,13 +507,26 @@ nh_writer_commit(struct nh_writer *w, struct nh_error *err)
         rc = nh_error_errno(err, "cannot rename '%s'", w->tmp);
         goto fail;
     }
-    nh_sync_parent_dir(w->path);
+    if (sync)
+        nh_sync_parent_dir(w->path);
     writer_free(w);
     return 0;
 fail:
     unlink(w->tmp);
     writer_free(w);
     return rc;
+}
+
+int
+nh_writer_commit(struct nh_writer *w, struct nh_error *err)
+{
+    return writer_commit(w, true, err);
+}
+
+int
+nh_writer_commit_nosync(struct nh_writer *w, struct nh_error *err)
+{
+    return writer_commit(w, false, err);
 }
 
 void

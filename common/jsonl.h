@@ -59,6 +59,13 @@ uint64_t nh_writer_bytes(const struct nh_writer *w);
 /* Flush, fsync, rename path.tmp to path, free w. On failure the temp file
  * is removed and w freed all the same. */
 int nh_writer_commit(struct nh_writer *w, struct nh_error *err);
+
+/* Commit without fsync: the rename is still atomic for other processes
+ * and survives a kill, but after a power loss the file may be shorter
+ * than written. For scratch files whose size the caller records and
+ * checks (nh-clean's work files); they are often deleted before the
+ * kernel writes them back, so they never cost disk bandwidth. */
+int nh_writer_commit_nosync(struct nh_writer *w, struct nh_error *err);
 /* Remove path.tmp and free w. */
 void nh_writer_abort(struct nh_writer *w);
 

@@ -662,7 +662,7 @@ run_unit(struct worker *w, size_t u, struct nh_error *err)
     struct run *r = w->r;
     const struct segment *sg = &r->p->segs[r->seg];
     struct unit_out o = {0};
-    cJSON *js = NULL, *arr;
+    cJSON *js = NULL, *arr, *sizes;
     size_t i;
     int rc;
 
@@ -678,26 +678,32 @@ run_unit(struct worker *w, size_t u, struct nh_error *err)
                      : unit_from_work(w, &o, u, err);
     if (rc < 0)
         goto out;
-    if ((rc = nh_writer_commit(o.docs, err)) < 0 ||
-        (rc = nh_writer_commit(o.removed, err)) < 0)
-        goto out_committed;
-    o.docs = o.removed = NULL;
-    if (o.keys) {
-        rc = nh_writer_commit(o.keys, err);
-        o.keys = NULL;
+    /* the work files are not fsync'd (see nh_writer_commit_nosync): the
+     * stats file, written last and synced, records their sizes, and a
+     * resumed run checks them (check_work) */
+    js = cJSON_CreateObject();
+    sizes = cJSON_AddObjectToObject(js, "files");
+    if (!sizes) {
+        rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < 3; i++) {
+        struct nh_writer **wp = i == 0 ? &o.docs : i == 1 ? &o.removed : &o.keys;
+        static const char *const names[] = {".jsonl", ".rm.jsonl", ".keys"};
+
+        if (!*wp)
+            continue;
+        cJSON_AddNumberToObject(sizes, names[i], (double)nh_writer_bytes(*wp));
+        rc = nh_writer_commit_nosync(*wp, err);
+        *wp = NULL;
         if (rc < 0)
             goto out;
     }
-    /* the stats file marks the (segment, unit) complete: written last */
-    js = cJSON_CreateObject();
     arr = cJSON_AddArrayToObject(js, "stats");
     for (i = 0; arr && i < r->nstats; i++)
         cJSON_AddItemToArray(arr, stats_to_json(&o.st[i]));
     work_path(r, &w->path, u, 's', r->seg, ".stats.json");
     rc = write_json_atomic(w->path.buf, js, err);
-    goto out;
-out_committed:
-    o.docs = o.removed = NULL;
 out:
     nh_writer_abort(o.docs);
     nh_writer_abort(o.removed);
@@ -1225,6 +1231,56 @@ progress_main(void *arg)
 
 /* ---- the run ------------------------------------------------------------ */
 
+/* A resumed run first checks that every work file a finished unit
+ * recorded still has its recorded size (the files are not fsync'd, so a
+ * power loss can shorten them). A damaged unit is done again, and so is
+ * every global pass from its segment on. */
+static int
+check_work(struct run *r, struct nh_error *err)
+{
+    struct strbuf path = STRBUF_INIT, f = STRBUF_INIT;
+    size_t k, u, damaged = SIZE_MAX, redo = 0;
+
+    for (k = 0; k <= last_run_segment(r->p); k++) {
+        for (u = 0; u < r->in->nunits; u++) {
+            const cJSON *it;
+            cJSON *js;
+            bool ok = true;
+
+            work_path(r, &path, u, 's', k, ".stats.json");
+            if (!file_exists(path.buf))
+                continue;
+            js = read_json_file(path.buf, err);
+            cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(js, "files"))
+            {
+                struct stat st;
+
+                work_path(r, &f, u, 's', k, it->string);
+                ok = ok && cJSON_IsNumber(it) && stat(f.buf, &st) == 0 &&
+                     (double)st.st_size == it->valuedouble;
+            }
+            if (!js || !cJSON_GetObjectItemCaseSensitive(js, "files"))
+                ok = false;
+            cJSON_Delete(js);
+            if (!ok) {
+                unlink(path.buf);
+                redo++;
+                if (k < damaged)
+                    damaged = k;
+            }
+        }
+    }
+    for (k = damaged; k < r->p->nsegs; k++) {
+        global_stats_path(r, &path, k);
+        unlink(path.buf);
+    }
+    if (redo)
+        nh_warn("%zu work unit(s) damaged (a crash?); doing them again", redo);
+    strbuf_release(&path);
+    strbuf_release(&f);
+    return 0;
+}
+
 /* 1: out holds a finished run of this config and these inputs; 0: start or
  * resume; negative: out holds something else. */
 static int
@@ -1288,8 +1344,10 @@ prepare_out(struct run *r, struct nh_error *err)
                                out);
         }
         cJSON_Delete(js);
-        if (rc == 0)
+        if (rc == 0) {
             nh_info("resuming the run in '%s'", out);
+            rc = check_work(r, err);
+        }
         goto out;
     }
     {

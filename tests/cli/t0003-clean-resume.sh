@@ -21,6 +21,18 @@ for f in ref/data/* ref/removed/*; do
     expect_same "$f" "out/${f#ref/}"
 done
 
+# a power loss can leave a finished unit's work file short (they are not
+# fsync'd): the resumed run notices and does that unit again
+rm -rf out3
+NH_FAULT=kill-after-units:4 "$NH_CLEAN" run --progress none -q -j 1 -o out3 corpus || true
+victim=$(ls out3/.work/*.s0.jsonl | head -n 1)
+truncate -s 10 "$victim"
+"$NH_CLEAN" run --progress none -q -j 2 -o out3 corpus 2> damaged.log
+grep -q 'damaged' damaged.log || fail "short work file not noticed: $(cat damaged.log)"
+for f in ref/data/* ref/removed/*; do
+    expect_same "$f" "out3/${f#ref/}"
+done
+
 # killed at a random moment, several times, then finished
 for round in 1 2 3; do
     rm -rf out2
