@@ -331,6 +331,8 @@ struct nh_writer {
     char *zbuf;
     size_t zcap;
     uint64_t bytes;
+    bool write_behind;
+    off_t on_disk, kicked; /* file bytes written; writeback started */
 };
 
 #define WBUF_SIZE (256 * 1024)
@@ -349,8 +351,21 @@ write_all(struct nh_writer *w, const void *p, size_t n, struct nh_error *err)
             return nh_error_errno(err, "cannot write '%s'", w->tmp);
         s += k;
         n -= (size_t)k;
+        w->on_disk += k;
+    }
+    if (w->write_behind && w->on_disk - w->kicked >= (8 << 20)) {
+        /* a hint: failure only means the fsync will wait longer */
+        sync_file_range(w->fd, w->kicked, w->on_disk - w->kicked,
+                        SYNC_FILE_RANGE_WRITE);
+        w->kicked = w->on_disk;
     }
     return 0;
+}
+
+void
+nh_writer_write_behind(struct nh_writer *w)
+{
+    w->write_behind = true;
 }
 
 static int

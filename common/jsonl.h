@@ -54,6 +54,11 @@ int nh_writer_open(struct nh_writer **out, const char *path, int zstd_level,
                    struct nh_error *err);
 int nh_writer_write(struct nh_writer *w, const void *data, size_t len,
                     struct nh_error *err);
+/* Start the disk writes of w's data as it is written (every 8 MiB), so
+ * that the fsync at commit has little left to wait for. For large files
+ * that will be committed with fsync. */
+void nh_writer_write_behind(struct nh_writer *w);
+
 /* Uncompressed bytes written so far. */
 uint64_t nh_writer_bytes(const struct nh_writer *w);
 /* Flush, fsync, rename path.tmp to path, free w. On failure the temp file

@@ -948,6 +948,7 @@ shard_write(struct shard_out *s, const char *line, size_t len,
                  s->zstd_level ? ".zst" : "");
         if ((rc = nh_writer_open(&s->w, path, s->zstd_level, err)) < 0)
             return rc;
+        nh_writer_write_behind(s->w);
     }
     s->docs++;
     s->bytes += len + 1;
