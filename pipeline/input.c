@@ -149,15 +149,24 @@ scan_dir(struct input_set *set, const char *dir, const char *source, int depth,
             rc = nh_errorf(err, NH_ENOMEM, "out of memory");
             break;
         }
-        if (stat(path.buf, &st) < 0) {
+        /* the default source of what lies under a directory argument is
+         * the name of its top-level entry: corpus/zh-web.jsonl gives
+         * "zh-web", corpus/web/a/b.html gives "web" */
+        char *top = depth == 0 ? stem_of(names[i]) : NULL;
+        const char *src = depth == 0 ? top : source;
+
+        if (depth == 0 && !top) {
+            rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+        } else if (stat(path.buf, &st) < 0) {
             rc = nh_error_errno(err, "cannot stat '%s'", path.buf);
         } else if (S_ISDIR(st.st_mode)) {
-            rc = scan_dir(set, path.buf, source, depth + 1, err);
+            rc = scan_dir(set, path.buf, src, depth + 1, err);
         } else if (S_ISREG(st.st_mode) && (kind = kind_of(path.buf)) >= 0) {
-            rc = add_file(set, path.buf, source, kind, &st, err);
+            rc = add_file(set, path.buf, src, kind, &st, err);
         } else {
             set->skipped++;
         }
+        free(top);
         strbuf_release(&path);
     }
 out:

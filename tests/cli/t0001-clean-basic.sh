@@ -34,6 +34,8 @@ assert any(r["id"] == "zh-dup" and r["duplicate_of"] == "zh-0" for r in dups)
 # HTML became text with its title, without script or navigation
 page = by["corpus/web/page-zh.html"]
 assert "香山红叶" in page["text"] and "tracking" not in page["text"], page
+assert page["source"] == "web", page["source"]
+assert by["corpus/notes/note-zh.txt"]["source"] == "notes"
 assert "首页" not in page["text"]
 # a .txt file is one document
 assert "corpus/notes/note-zh.txt" in by
