@@ -118,6 +118,10 @@ struct ac {
     struct ac_pat *pats;
     uint32_t ncls, nstates, npats;
     uint8_t cls[256]; /* byte -> class, ASCII case folded; 0 = none */
+    /* bit cp set: from the start state the three-byte UTF-8 of cp
+     * (U+0800-FFFF) leads back to the start state and ends no pattern,
+     * so it can be skipped there */
+    uint64_t inert3[0x10000 / 64];
 };
 
 #define AC_MAX_BYTES ((size_t)256 << 20) /* transition table cap */
@@ -137,6 +141,7 @@ struct rules_conf {
     double c4_min_line_words, c4_curly_max, zero;
     double fw_min_punct, fw_max_dup, fw_max_short, fw_short_chars;
     struct ac ac;
+    uint16_t *bmp; /* cp_class() of every code point below U+10000 */
 };
 
 #define OFF(f) offsetof(struct rules_conf, f)
@@ -297,6 +302,13 @@ is_alnum_byte(unsigned char b)
     return b < 0x80 && (ascii_class[b] & (K_ALPHA | K_DIGIT));
 }
 
+/* An ASCII letter, ascii_class[b] == K_ALPHA, in three operations. */
+static inline bool
+is_letter(unsigned char b)
+{
+    return (unsigned)((b | 0x20) - 'a') < 26;
+}
+
 static bool
 is_space_byte(unsigned char b)
 {
@@ -309,35 +321,101 @@ is_alpha_byte(unsigned char b)
     return b < 0x80 && (ascii_class[b] & K_ALPHA);
 }
 
-static bool
-in_list(uint32_t cp, const uint16_t *list, size_t n)
+/* The characters cp1252 puts at 0x80-0x9F, typical of mojibake. */
+static inline bool
+is_cp1252_high(uint32_t cp)
 {
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        if (list[i] == cp)
-            return true;
-    return false;
+    switch (cp) {
+    case 0x20AC:
+    case 0x201A:
+    case 0x0192:
+    case 0x201E:
+    case 0x2026:
+    case 0x2020:
+    case 0x2021:
+    case 0x02C6:
+    case 0x2030:
+    case 0x0160:
+    case 0x2039:
+    case 0x0152:
+    case 0x017D:
+    case 0x2018:
+    case 0x2019:
+    case 0x201C:
+    case 0x201D:
+    case 0x2022:
+    case 0x2013:
+    case 0x2014:
+    case 0x02DC:
+    case 0x2122:
+    case 0x0161:
+    case 0x203A:
+    case 0x0153:
+    case 0x017E:
+    case 0x0178:
+        return true;
+    default:
+        return false;
+    }
 }
 
-#define IN_LIST(cp, l) in_list(cp, l, sizeof(l) / sizeof(l[0]))
-
-/* The characters cp1252 puts at 0x80-0x9F, typical of mojibake. */
-static const uint16_t cp1252_high[] = {
-    0x20AC, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030,
-    0x0160, 0x2039, 0x0152, 0x017D, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
-    0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x017E, 0x0178};
-
 /* Ends a sentence: . ! ? " ' and 。！？…；」』”’．｡ */
-static const uint16_t terminal[] = {
-    '.',    '!',    '?',    '"',    '\'',   0x3002, 0xFF01, 0xFF1F,
-    0x2026, 0xFF1B, 0x300D, 0x300F, 0x201D, 0x2019, 0xFF0E, 0xFF61};
+static inline bool
+is_terminal(uint32_t cp)
+{
+    switch (cp) {
+    case '.':
+    case '!':
+    case '?':
+    case '"':
+    case '\'':
+    case 0x3002:
+    case 0xFF01:
+    case 0xFF1F:
+    case 0x2026:
+    case 0xFF1B:
+    case 0x300D:
+    case 0x300F:
+    case 0x201D:
+    case 0x2019:
+    case 0xFF0E:
+    case 0xFF61:
+        return true;
+    default:
+        return false;
+    }
+}
 
 /* Starts a list item: - * + • ‣ ⁃ ● ○ ◦ ▪ ■ □ ◆ ◇ ► ▶ ➢ · ∙ ・ */
-static const uint16_t bullets[] = {'-',    '*',    '+',    0x2022, 0x2023,
-                                   0x2043, 0x25CF, 0x25CB, 0x25E6, 0x25AA,
-                                   0x25A0, 0x25A1, 0x25C6, 0x25C7, 0x25BA,
-                                   0x25B6, 0x27A2, 0x00B7, 0x2219, 0x30FB};
+static inline bool
+is_bullet(uint32_t cp)
+{
+    switch (cp) {
+    case '-':
+    case '*':
+    case '+':
+    case 0x2022:
+    case 0x2023:
+    case 0x2043:
+    case 0x25CF:
+    case 0x25CB:
+    case 0x25E6:
+    case 0x25AA:
+    case 0x25A0:
+    case 0x25A1:
+    case 0x25C6:
+    case 0x25C7:
+    case 0x25BA:
+    case 0x25B6:
+    case 0x27A2:
+    case 0x00B7:
+    case 0x2219:
+    case 0x30FB:
+        return true;
+    default:
+        return false;
+    }
+}
 
 /* Classes of a non-ASCII code point; the common cases come first. */
 static unsigned
@@ -372,7 +450,7 @@ cp_class(uint32_t cp)
             return K_SPACE;
         if (cp == 0x2026)
             return K_SYM | K_ELLIP | K_HI | K_HISYM;
-        return IN_LIST(cp, cp1252_high) ? K_HI | K_HISYM : 0;
+        return is_cp1252_high(cp) ? K_HI | K_HISYM : 0;
     }
     if (cp_is_cjk(cp))
         return K_ALPHA | K_CJK;
@@ -385,7 +463,7 @@ cp_class(uint32_t cp)
     if ((cp >= 0x2190 && cp <= 0x23FF) || (cp >= 0x2500 && cp <= 0x27BF) ||
         (cp >= 0x2B00 && cp <= 0x2BFF) || (cp >= 0x1F000 && cp <= 0x1FAFF))
         return K_SYM;
-    if (IN_LIST(cp, cp1252_high))
+    if (is_cp1252_high(cp))
         k = K_HI | K_HISYM;
     cat = utf8proc_category((utf8proc_int32_t)cp);
     if (cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO)
@@ -404,11 +482,6 @@ cp_class(uint32_t cp)
 static bool
 is_stop_word(const char *s, size_t n)
 {
-    static const uint32_t stop[] = {
-        W4('t', 'h', 'e', 0),   W4('b', 'e', 0, 0),     W4('t', 'o', 0, 0),
-        W4('o', 'f', 0, 0),     W4('a', 'n', 'd', 0),   W4('t', 'h', 'a', 't'),
-        W4('h', 'a', 'v', 'e'), W4('w', 'i', 't', 'h'),
-    };
     uint32_t w = 0;
     size_t i;
 
@@ -422,10 +495,19 @@ is_stop_word(const char *s, size_t n)
         return false;
     for (i = 0; i < n; i++)
         w |= (uint32_t)((unsigned char)s[i] | 0x20) << (8 * i);
-    for (i = 0; i < sizeof(stop) / sizeof(stop[0]); i++)
-        if (w == stop[i])
-            return true;
-    return false;
+    switch (w) {
+    case W4('t', 'h', 'e', 0):
+    case W4('b', 'e', 0, 0):
+    case W4('t', 'o', 0, 0):
+    case W4('o', 'f', 0, 0):
+    case W4('a', 'n', 'd', 0):
+    case W4('t', 'h', 'a', 't'):
+    case W4('h', 'a', 'v', 'e'):
+    case W4('w', 'i', 't', 'h'):
+        return true;
+    default:
+        return false;
+    }
 }
 
 /* Add h to the line set; true if it was there already. NH_ENOMEM < 0. */
@@ -493,7 +575,10 @@ end_word(struct scan *z, size_t i)
     }
     if (z->walpha)
         st->alpha_words++;
-    if (i - z->wstart <= 8 && is_stop_word(z->s + z->wstart, i - z->wstart))
+    /* a stop word has two ASCII letters at least, each counted in
+     * walnum */
+    if (z->walnum >= 2 && i - z->wstart <= 8 &&
+        is_stop_word(z->s + z->wstart, i - z->wstart))
         st->stop_words++;
     z->inword = false;
 }
@@ -513,9 +598,9 @@ end_line(struct scan *z)
     st->line_chars += len;
     if ((double)len < z->c->fw_short_chars)
         st->short_lines++;
-    if (IN_LIST(z->llast_cp, terminal))
+    if (is_terminal(z->llast_cp))
         st->punct_lines++;
-    if (IN_LIST(z->lfirst_cp, bullets))
+    if (is_bullet(z->lfirst_cp))
         st->bullet_lines++;
     if (z->llast_cp == 0x2026 ||
         (z->llast_cp == '.' && len >= 3 && e[-2] == '.' && e[-3] == '.'))
@@ -573,6 +658,25 @@ see_char(struct scan *z, size_t i, size_t nb, uint32_t cp, unsigned k)
         st->digits++;
         z->walnum++;
     }
+}
+
+/* The first letter of a run of ASCII or Han letters at byte i: what
+ * see_char() does but for the counts, which the caller adds for the whole
+ * run at once. */
+static inline void
+run_start(struct scan *z, size_t i, uint32_t cp)
+{
+    if (z->lfirst == SIZE_MAX) {
+        z->lfirst = i;
+        z->lcp0 = z->ncp;
+        z->lfirst_cp = cp;
+    }
+    if (!z->inword) {
+        z->inword = true;
+        z->wstart = i;
+        z->walnum = 0;
+    }
+    z->walpha = true;
 }
 
 static bool
@@ -668,6 +772,46 @@ decode(const unsigned char *u, size_t left, uint32_t *cp)
     return utf8_decode((const char *)u, left, cp, NULL);
 }
 
+/* The code point of a CJK ideograph U+4E00-9FFF (E4 B8 80 to E9 BF BF)
+ * at u, or 0: the bulk of Chinese text, classed K_ALPHA | K_CJK. */
+static inline uint32_t
+cjk_at(const unsigned char *u, size_t left)
+{
+    uint32_t c;
+
+    /* b ^ 0x80 < 0x40 for continuation bytes only; a lead byte below
+     * 0xE0 wraps c far above the range, one above 0xEF puts it past
+     * U+FFFF */
+    if (left < 3 || ((u[1] ^ 0x80) | (u[2] ^ 0x80)) >= 0x40)
+        return 0;
+    c = ((uint32_t)u[0] - 0xE0) << 12 | (uint32_t)(u[1] & 0x3F) << 6 |
+        (u[2] & 0x3F);
+    return c - 0x4E00 < 0xA000 - 0x4E00 ? c : 0;
+}
+
+/* Feed the three bytes at u[i..i+3) to the automaton from *row; the
+ * output bits are tested once for all three. */
+static inline void
+ac_step3(struct scan *z, const uint32_t *delta, const uint8_t *cls,
+         uint32_t *row, const unsigned char *u, size_t i)
+{
+    uint32_t v1 = delta[*row + cls[u[i]]];
+    uint32_t v2 = delta[(v1 >> 1) + cls[u[i + 1]]];
+    uint32_t v3 = delta[(v2 >> 1) + cls[u[i + 2]]];
+
+    if ((v1 | v2 | v3) & 1) {
+        uint32_t ncls = z->c->ac.ncls;
+
+        if (v1 & 1)
+            ac_hit(z, (v1 >> 1) / ncls, i);
+        if (v2 & 1)
+            ac_hit(z, (v2 >> 1) / ncls, i + 1);
+        if (v3 & 1)
+            ac_hit(z, (v3 >> 1) / ncls, i + 2);
+    }
+    *row = v3 >> 1;
+}
+
 /* One pass over s: every statistic of struct rstats. */
 static int
 scan_text(const struct rules_conf *c, struct rules_tstate *ts, const char *s,
@@ -676,9 +820,10 @@ scan_text(const struct rules_conf *c, struct rules_tstate *ts, const char *s,
     const unsigned char *u = (const unsigned char *)s;
     const uint32_t *delta = c->ac.delta;
     const uint8_t *cls = c->ac.cls;
+    const uint64_t *inert = c->ac.inert3;
     uint32_t row = 0, ncls = c->ac.ncls;
     struct scan z;
-    size_t i = 0;
+    size_t i = 0, xletters = 0, xcjk = 0; /* letters counted in runs */
 
     memset(st, 0, sizeof(*st));
     memset(&z, 0, sizeof(z));
@@ -700,7 +845,7 @@ scan_text(const struct rules_conf *c, struct rules_tstate *ts, const char *s,
         unsigned k;
         size_t nb, j;
 
-        if (b < 0x80 && ascii_class[b] == K_ALPHA) {
+        if (is_letter(b)) {
             /* a run of ASCII letters, the bulk of English: one update */
             if ((b == 'h' || b == 'w') && (i == 0 || !is_alnum_byte(u[i - 1])))
                 url_at(&z, i);
@@ -711,16 +856,23 @@ scan_text(const struct rules_conf *c, struct rules_tstate *ts, const char *s,
                 if (v & 1)
                     ac_hit(&z, row / ncls, j);
                 j++;
-            } while (j < n && u[j] < 0x80 && ascii_class[u[j]] == K_ALPHA);
+            } while (j < n && is_letter(u[j]) && row);
+            /* Back at the start state inside the run, no match can
+             * start before j any more. One starting at a letter after
+             * a letter fails its left word boundary (a pattern that
+             * starts with a letter has one), so the rest of the run
+             * ends no counted match and leaves the start state for the
+             * text after it. */
+            while (j < n && is_letter(u[j]))
+                j++;
             if (z.hirun)
                 end_hirun(&z);
             z.dots = 0;
-            see_char(&z, i, 1, b, K_ALPHA);
-            nb = j - i - 1; /* the rest of the run */
-            st->chars += nb;
-            st->letters += nb;
+            run_start(&z, i, b);
+            nb = j - i;
+            xletters += nb;
             z.walnum += nb;
-            z.ncp += nb + 1;
+            z.ncp += nb;
             z.llast = j;
             z.lcp1 = z.ncp;
             z.llast_cp = u[j - 1];
@@ -751,15 +903,45 @@ scan_text(const struct rules_conf *c, struct rules_tstate *ts, const char *s,
             i++;
             continue;
         }
+        if ((cp = cjk_at(u + i, n - i))) {
+            /* a run of Han, the bulk of Chinese: one update */
+            size_t run = 0;
+
+            z.dots = 0;
+            if (z.hirun)
+                end_hirun(&z);
+            run_start(&z, i, cp);
+            do {
+                if (row || !(inert[cp / 64] >> (cp & 63) & 1))
+                    ac_step3(&z, delta, cls, &row, u, i);
+                v = cp;
+                run++;
+                i += 3;
+            } while ((cp = cjk_at(u + i, n - i)));
+            cp = v;
+            xletters += run;
+            xcjk += run;
+            z.walnum += run;
+            z.ncp += run;
+            z.llast = i;
+            z.lcp1 = z.ncp;
+            z.llast_cp = cp;
+            continue;
+        }
         nb = decode(u + i, n - i, &cp);
-        for (j = 0; j < nb; j++) {
-            v = delta[row + cls[u[i + j]]];
-            row = v >> 1;
-            if (v & 1)
-                ac_hit(&z, row / ncls, i + j);
+        if (nb == 3) {
+            if (row || !(inert[cp / 64] >> (cp & 63) & 1))
+                ac_step3(&z, delta, cls, &row, u, i);
+        } else {
+            for (j = 0; j < nb; j++) {
+                v = delta[row + cls[u[i + j]]];
+                row = v >> 1;
+                if (v & 1)
+                    ac_hit(&z, row / ncls, i + j);
+            }
         }
         z.dots = 0;
-        k = cp_class(cp);
+        k = cp < 0x10000 ? c->bmp[cp] : cp_class(cp);
         if (k & K_HI) {
             z.hirun++;
             z.hisym |= (k & K_HISYM) != 0;
@@ -788,6 +970,9 @@ scan_text(const struct rules_conf *c, struct rules_tstate *ts, const char *s,
     if (z.inword)
         end_word(&z, n);
     end_line(&z);
+    st->chars += xletters;
+    st->letters += xletters;
+    st->cjk += xcjk;
     return z.err;
 }
 
@@ -930,9 +1115,15 @@ annotate(struct doc *d, const double *v, bool cjk)
     if (!(r = cJSON_AddObjectToObject(meta, "rules")) ||
         !cJSON_AddStringToObject(r, "lang", cjk ? "cjk" : "other"))
         return NH_ENOMEM;
-    for (i = 0; i < S_COUNT; i++)
-        if (!cJSON_AddNumberToObject(r, stat_names[i], round4(v[i])))
+    /* the names are static: add them as constant keys, not copies */
+    for (i = 0; i < S_COUNT; i++) {
+        cJSON *num = cJSON_CreateNumber(round4(v[i]));
+
+        if (!num || !cJSON_AddItemToObjectCS(r, stat_names[i], num)) {
+            cJSON_Delete(num);
             return NH_ENOMEM;
+        }
+    }
     return 0;
 }
 
@@ -1105,6 +1296,14 @@ ac_build(struct ac *ac, const struct pat_src *src, size_t np)
 
         ac->delta[i] = (t * ac->ncls) << 1 | hasout[t];
     }
+    for (c = 0x800; c < 0x10000; c++) {
+        uint32_t v1 = ac->delta[ac->cls[0xE0 | c >> 12]];
+        uint32_t v2 = ac->delta[(v1 >> 1) + ac->cls[0x80 | (c >> 6 & 0x3F)]];
+        uint32_t v3 = ac->delta[(v2 >> 1) + ac->cls[0x80 | (c & 0x3F)]];
+
+        if (!((v1 | v2 | v3) & 1) && v3 >> 1 == 0)
+            ac->inert3[c / 64] |= (uint64_t)1 << (c & 63);
+    }
     rc = 0;
 out:
     free(fail);
@@ -1220,8 +1419,10 @@ rules_free(void *conf)
 {
     struct rules_conf *c = conf;
 
-    if (c)
+    if (c) {
         ac_release(&c->ac);
+        free(c->bmp);
+    }
     free(c);
 }
 
@@ -1302,6 +1503,12 @@ rules_init(const cJSON *p, const char *where, void **conf, struct nh_error *err)
     }
     if ((rc = rules_patterns(c, file, where, err)) < 0)
         goto fail;
+    if (!(c->bmp = malloc(0x10000 * sizeof(*c->bmp)))) {
+        rc = nh_errorf(err, NH_ENOMEM, "%s: out of memory", where);
+        goto fail;
+    }
+    for (i = 0; i < 0x10000; i++)
+        c->bmp[i] = (uint16_t)cp_class((uint32_t)i);
     *conf = c;
     return 0;
 fail:

@@ -7,6 +7,8 @@
  * pool, and mojibake made the way real tools make it (UTF-8 or GBK bytes
  * read as Latin-1 / cp1252).
  */
+#include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h> /* before stage-util.h, which uses snprintf */
 #include <stdlib.h>
 #include <string.h>
@@ -671,6 +673,66 @@ TEST(automaton_matches_naive_search)
     remove(path);
 }
 
+/* Matches of a lowercase needle in hay, ASCII case folded, where a first
+ * or last ASCII letter or digit of the needle must sit at a word
+ * boundary: what the automaton should count. */
+static size_t
+count_bounded(const char *hay, const char *needle)
+{
+    size_t n = 0, m = strlen(needle), len = strlen(hay), i, j;
+    bool lb = isalnum((unsigned char)needle[0]);
+    bool rb = isalnum((unsigned char)needle[m - 1]);
+
+    for (i = 0; i + m <= len; i++) {
+        for (j = 0; j < m; j++)
+            if (tolower((unsigned char)hay[i + j]) != (unsigned char)needle[j])
+                break;
+        if (j < m)
+            continue;
+        if (lb && i > 0 && isalnum((unsigned char)hay[i - 1]))
+            continue;
+        if (rb && i + m < len && isalnum((unsigned char)hay[i + m]))
+            continue;
+        n++;
+    }
+    return n;
+}
+
+TEST(automaton_mixed_scripts_and_boundaries)
+{
+    /* letter terms, terms mixing Han and letters, a term with a space:
+     * exercises letter runs, Han runs and the start-state skips */
+    static const char *const terms[] = {"ab",    "ba",  "abc",  "cab",
+                                        "甲a",   "a甲", "b乙b", "乙甲",
+                                        "ab ca", "甲",  "c1"};
+    static const char *const abc[] = {"a",  "b",  "c", "A",  "B", " ",
+                                      "甲", "乙", "1", "丙", "。"};
+    char params[256];
+    const char *path = badwords_file(
+        "ab\nba\nabc\ncab\n甲a\na甲\nb乙b\n乙甲\nab ca\n甲\nc1\n");
+    unsigned seed = 777;
+    int round;
+
+    snprintf(params, sizeof(params),
+             "{\"badwords_file\": \"%s\", \"badwords_builtin\": false, "
+             "\"annotate\": true}",
+             path);
+    for (round = 0; round < 200; round++) {
+        struct strbuf sb = STRBUF_INIT;
+        size_t want = 0, i;
+
+        for (i = 0; i < 30 + (size_t)round; i++) {
+            seed = seed * 1103515245u + 12345u;
+            strbuf_addstr(&sb, abc[(seed >> 16) % 11]);
+        }
+        for (i = 0; i < sizeof(terms) / sizeof(terms[0]); i++)
+            want += count_bounded(sb.buf, terms[i]);
+        CHECK(stat_of(params, sb.buf, "bad_words") == (double)want);
+        strbuf_release(&sb);
+    }
+    remove(path);
+}
+
 TEST(line_set_is_per_document)
 {
     const struct stage_ops *ops = stage_find("filter.rules");
@@ -818,6 +880,7 @@ main(void)
     RUN(c4_line_filter);
     RUN(fineweb_rules);
     RUN(automaton_matches_naive_search);
+    RUN(automaton_mixed_scripts_and_boundaries);
     RUN(line_set_is_per_document);
     RUN(disable_list);
     RUN(config_errors);
