@@ -95,6 +95,7 @@ enum {
 
 struct rep_conf {
     uint8_t cls[0x10000]; /* CL_* of each BMP code point */
+    uint8_t aword[256];   /* byte is an ASCII letter or digit */
     double dup_line_frac;
     double dup_para_frac;
     double dup_line_char_frac;
@@ -172,6 +173,88 @@ combine(uint64_t a, uint64_t b)
     return mix64(a * HASH_MUL + b);
 }
 
+/* Hash of a word token's bytes. A word has no NUL byte, so up to 8
+ * bytes read as a little-endian number stand for the word; mix64 is a
+ * bijection, so short words never collide with each other. Longer words
+ * go to XXH3. */
+static inline bool
+little_endian(void)
+{
+    const union {
+        uint32_t u;
+        uint8_t b[4];
+    } one = {1};
+
+    return one.b[0] == 1;
+}
+
+static inline uint64_t
+bswap64(uint64_t x)
+{
+    x = (x & 0x00FF00FF00FF00FFULL) << 8 | (x >> 8 & 0x00FF00FF00FF00FFULL);
+    x = (x & 0x0000FFFF0000FFFFULL) << 16 | (x >> 16 & 0x0000FFFF0000FFFFULL);
+    return x << 32 | x >> 32;
+}
+
+/* 8 bytes, the first in the low byte: how many lead bytes are ASCII
+ * letters or digits (8 if all). Per-byte range tests that cannot carry
+ * into the next byte (every part is below 0x80 before the add), so a
+ * word ends without a branch per byte. */
+static inline size_t
+word_bytes8(uint64_t x)
+{
+    const uint64_t o = 0x0101010101010101ULL, h = 0x80 * o;
+    uint64_t y = x & ~h, l = y | 0x20 * o, dig, alp, stop;
+
+    dig = (y + (0x80 - '0') * o) & ~(y + (0x7F - '9') * o);
+    alp = (l + (0x80 - 'a') * o) & ~(l + (0x7F - 'z') * o);
+    stop = ~((dig | alp) & ~x) & h;
+    return stop ? (size_t)__builtin_ctzll(stop) / 8 : 8;
+}
+
+/* The end of the run of ASCII letters and digits at b[i..len). */
+static inline size_t
+ascii_word_end(const struct rep_conf *cf, const unsigned char *b, size_t i,
+               size_t len)
+{
+    while (len - i >= 8) {
+        uint64_t x;
+        size_t k;
+
+        memcpy(&x, b + i, 8);
+        k = word_bytes8(little_endian() ? x : bswap64(x));
+        i += k;
+        if (k < 8)
+            return i;
+    }
+    while (i < len && cf->aword[b[i]])
+        i++;
+    return i;
+}
+
+/* room: bytes readable from p on (at least n). */
+static inline uint64_t
+word_hash(const unsigned char *p, size_t n, size_t room)
+{
+    uint64_t v = 0;
+    size_t t;
+
+    if (n > 8)
+        return nh_hash64_seed(p, n, SEED_WORD);
+    if (room >= 8) {
+        /* one load, then only the word's bytes; the same number as the
+         * loop below whatever the byte order */
+        memcpy(&v, p, 8);
+        v = little_endian() ? v : bswap64(v);
+        if (n < 8)
+            v &= ((uint64_t)1 << (8 * n)) - 1;
+    } else {
+        for (t = 0; t < n; t++)
+            v |= (uint64_t)p[t] << (8 * t);
+    }
+    return mix64(v + SEED_WORD);
+}
+
 /* Non-ASCII white space, trimmed from line ends (U+3000 is the Chinese
  * indent). */
 static bool
@@ -241,6 +324,8 @@ rep_init(const cJSON *params, const char *where, void **conf,
         return nh_errorf(err, NH_ENOMEM, "%s: out of memory", where);
     for (n = 0; n < 0x10000; n++)
         cf->cls[n] = classify((uint32_t)n);
+    for (n = 0; n < 0x80; n++)
+        cf->aword[n] = cf->cls[n] == CL_WORD;
     /* Gopher Table A1 */
     rc =
         get_frac(params, where, "dup_line_frac", 0.30, &cf->dup_line_frac, err);
@@ -408,12 +493,15 @@ table_count(struct rep_slot *tab, size_t mask, uint32_t gen, uint64_t key)
     struct rep_slot *s = &tab[i];
     uint32_t used;
 
-    while (s->gen == gen && s->key != key) {
+    /* One branch, taken only on a collision: whether the entry is new or
+     * seen must not decide it (that is a coin toss), so the two ways to
+     * stop are or-ed into one value. */
+    while (((uint64_t)(s->gen ^ gen) | (uint64_t)(s->key == key)) == 0) {
         i = (i + 1) & mask;
         s = &tab[i];
     }
     used = s->gen == gen;
-    s->val = used ? s->val + 1 : 1;
+    s->val = (s->val & (0u - used)) + 1; /* a count of 1 when new */
     s->gen = gen;
     s->key = key;
     return (uint32_t)i;
@@ -446,6 +534,34 @@ decode(const unsigned char *p, const unsigned char *end, bool valid,
         }
     }
     return utf8_decode((const char *)p, left, cp, NULL);
+}
+
+/* The run of 3-byte CJK characters and punctuation marks at b[i..lim3)
+ * in valid UTF-8 text: appends the tokens at *ntok, stopping at cap, and
+ * returns where the run (or the room) ends. Every token is one character,
+ * so cum[t] is t + off. A mark's token slot is written anyway and not
+ * counted, and its cum[t] rewritten unchanged, so no branch. Its own
+ * function so that its few variables stay in registers. */
+static size_t
+cjk_run(const uint8_t *cls, const unsigned char *b, size_t i, size_t lim3,
+        uint64_t *tokh, uint32_t *cum, size_t *ntok, size_t cap, uint32_t off)
+{
+    size_t t = *ntok;
+
+    while (i < lim3 && (b[i] & 0xF0) == 0xE0 && t < cap) {
+        uint32_t c3 =
+            (b[i] & 0x0Fu) << 12 | (b[i + 1] & 0x3Fu) << 6 | (b[i + 2] & 0x3Fu);
+        unsigned k = cls[c3];
+
+        if (!((1u << k) & (1u << CL_CJK | 1u << CL_SEP)))
+            break;
+        tokh[t] = (c3 + SEED_CJK) * HASH_MUL;
+        t += k == CL_CJK;
+        cum[t] = (uint32_t)t + off;
+        i += 3;
+    }
+    *ntok = t;
+    return i;
 }
 
 /* Record the line [start, end) (end past its '\n') whose content, less
@@ -488,6 +604,7 @@ scan_text(const struct rep_conf *cf, struct rep_state *st, const char *s,
     uint32_t *cum, sum = 0, wchars = 0;
     size_t i = 0, chars = 0, ntok = 0, cjk = 0, cap;
     size_t word = NO_POS, line = 0, first = NO_POS, last = 0;
+    size_t lim3 = len > 2 ? len - 2 : 0; /* a 3-byte sequence fits below */
     bool para_break = true;
     int rc;
 
@@ -520,13 +637,11 @@ scan_text(const struct rep_conf *cf, struct rep_state *st, const char *s,
                 word = at;
                 wchars = 0;
             }
-            wchars++;
             /* the rest of an ASCII word in a tight loop */
-            while (i < len && b[i] < 0x80 && cf->cls[b[i]] == CL_WORD) {
-                i++;
-                wchars++;
-                chars++;
-            }
+            n = i;
+            i = ascii_word_end(cf, b, i, len);
+            wchars += (uint32_t)(i - n) + 1;
+            chars += i - n;
             first = first == NO_POS ? at : first;
             last = i;
             continue;
@@ -540,7 +655,7 @@ scan_text(const struct rep_conf *cf, struct rep_state *st, const char *s,
                 cum = st->cum;
                 cap = st->tok_cap;
             }
-            tokh[ntok] = nh_hash64_seed(s + word, at - word, SEED_WORD);
+            tokh[ntok] = word_hash(b + word, at - word, len - word);
             sum += wchars;
             cum[++ntok] = sum;
             word = NO_POS;
@@ -557,8 +672,36 @@ scan_text(const struct rep_conf *cf, struct rep_state *st, const char *s,
             tokh[ntok] = (cp + SEED_CJK) * HASH_MUL;
             cum[++ntok] = ++sum;
             cjk++;
+            first = first == NO_POS ? at : first;
+            /* The rest of a run of 3-byte CJK characters and punctuation
+             * (most of Chinese text) in a tight loop: no word is pending,
+             * and a punctuation mark only moves last. Its token slot is
+             * written anyway and taken back, so no branch. Every token of
+             * the run is one character: sum - ntok stays put, and cum[ntok]
+             * is that plus ntok (rewritten unchanged after a mark). */
+            if (valid) {
+                size_t t0 = ntok, i0 = i;
+                uint32_t off = sum - (uint32_t)ntok;
+
+                /* stopped by a full buffer: grow it and go on */
+                while ((i = cjk_run(cf->cls, b, i, lim3, tokh, cum, &ntok, cap,
+                                    off)) < lim3 &&
+                       ntok == cap) {
+                    st->ntok = ntok;
+                    if (grow_tokens(st) < 0)
+                        return NH_ENOMEM;
+                    tokh = st->tokh;
+                    cum = st->cum;
+                    cap = st->tok_cap;
+                }
+                sum += (uint32_t)(ntok - t0);
+                cjk += ntok - t0;
+                chars += (i - i0) / 3;
+            }
+            last = i;
+            continue;
         }
-        if (cl == CL_CJK || cl == CL_SEP) {
+        if (cl == CL_SEP) {
             first = first == NO_POS ? at : first;
             last = i;
         } else if (cl == CL_NEWLINE) {
@@ -689,7 +832,8 @@ line_rules(const struct rep_conf *cf, struct rep_state *st, const char *s,
     return STAGE_DROP;
 }
 
-/* Put in pos the starts of the m 2-grams gh[0..m) that may occur twice.
+/* Make gh[0..m) the hashes of the m 2-grams and put in pos the starts
+ * of those that may occur twice.
  * A small array of saturating counters indexed by hash (no keys) sees
  * every 2-gram first: one whose counter stays at 1 occurs once. About
  * half the 2-grams of natural text do, and this way they never reach the
@@ -699,7 +843,8 @@ line_rules(const struct rep_conf *cf, struct rep_state *st, const char *s,
 static long
 sift(struct rep_state *st, size_t m)
 {
-    const uint64_t *gh = st->gh;
+    const uint64_t *tokh = st->tokh;
+    uint64_t *gh = st->gh;
     uint32_t *pos = st->pos;
     size_t cap = 256, j, k = 0;
     unsigned shift = 64 - 8;
@@ -716,9 +861,14 @@ sift(struct rep_state *st, size_t m)
     }
     c = st->sieve;
     memset(c, 0, cap);
-    /* the table indexes by the low bits, the sieve by the high ones */
-    for (j = 0; j < m; j++)
-        c[gh[j] >> shift] += c[gh[j] >> shift] < 2;
+    /* the table indexes by the low bits, the sieve by the high ones; the
+     * 2-gram hashes are made in the same pass */
+    for (j = 0; j < m; j++) {
+        uint64_t h = combine(tokh[j], tokh[j + 1]);
+
+        gh[j] = h;
+        c[h >> shift] += c[h >> shift] < 2;
+    }
     for (j = 0; j < m; j++) {
         pos[k] = (uint32_t)j;
         k += c[gh[j] >> shift] > 1;
@@ -829,8 +979,6 @@ ngram_rules(const struct rep_conf *cf, struct rep_state *st, bool cjk,
 
     if (n < cf->min_ntok[cjk] || n < 2 || total == 0)
         return 0;
-    for (j = 0; j + 1 < n; j++)
-        gh[j] = combine(tokh[j], tokh[j + 1]);
     if ((sifted = sift(st, n - 1)) < 0)
         return (int)sifted;
     m = (size_t)sifted;

@@ -224,6 +224,40 @@ TEST(english_top_ngram_dropped)
     strbuf_release(&sb);
 }
 
+TEST(word_bytes_anywhere)
+{
+    static const char *const params = "{\"min_tokens\": 0}";
+    /* the last word is read near the end of the text, the first copy
+     * far from it: the same bytes are the same token either way */
+    static const char *const same[] = {
+        "abcdefgh zz qq abcdefgh zz",
+        "zz abcdefgh qq zz abcdefgh",
+        "x7 abcdefghijklmnop qq x7 abcdefghijklmnop",
+        "caf\xc3\xa9 au lait qq caf\xc3\xa9 au",
+        "a1 b2, qq a1 b2",
+    };
+    /* one byte apart: no repeated 2-gram */
+    static const char *const differ[] = {
+        "abcdefgh zz qq abcdefgh zZ",
+        "abcdefgh zz qq abcdefgi zz",
+        "abcdefghijklmnop qq zz abcdefghijklmnoq zz qq",
+    };
+    struct stage_run r;
+    size_t i;
+
+    for (i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        run(&r, params, same[i]);
+        CHECK(r.rc == STAGE_DROP);
+        CHECK_STR(r.reason, "top_2gram_char_frac");
+        stage_run_release(&r);
+    }
+    for (i = 0; i < sizeof(differ) / sizeof(differ[0]); i++) {
+        run(&r, params, differ[i]);
+        CHECK(r.rc == STAGE_KEEP);
+        stage_run_release(&r);
+    }
+}
+
 TEST(long_duplicate_ngrams_dropped)
 {
     struct strbuf sb = STRBUF_INIT;
@@ -776,6 +810,7 @@ main(void)
     RUN(repeated_paragraphs_dropped);
     RUN(chinese_top_2gram_dropped);
     RUN(english_top_ngram_dropped);
+    RUN(word_bytes_anywhere);
     RUN(long_duplicate_ngrams_dropped);
     RUN(short_documents_skip_ngram_rules);
     RUN(repeated_lines_removed);
