@@ -124,10 +124,29 @@ strbuf_add_json_str(struct strbuf *sb, const char *s, size_t len)
         return rc;
     sb->buf[sb->len++] = '"';
     for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
+        unsigned char c;
         char esc[6];
         size_t elen = 2;
 
+        /* skip eight plain bytes at a time: none below 0x20, no '"', no
+         * '\\' (the has-zero-byte test of each condition) */
+        while (i + 8 <= len) {
+            const uint64_t ones = 0x0101010101010101ull;
+            const uint64_t highs = 0x8080808080808080ull;
+            uint64_t w, q, b;
+
+            memcpy(&w, s + i, 8);
+            q = w ^ (ones * '"');
+            b = w ^ (ones * '\\');
+            if ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) |
+                 ((b - ones) & ~b)) &
+                highs)
+                break;
+            i += 8;
+        }
+        if (i >= len)
+            break;
+        c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
         if ((rc = strbuf_add(sb, s + run, i - run)) < 0)

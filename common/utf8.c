@@ -85,32 +85,43 @@ utf8_encode(uint32_t cp, char out[4])
 size_t
 utf8_valid_prefix(const char *str, size_t len)
 {
+    const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
 
     while (i < len) {
-        uint32_t cp;
-        bool bad = false;
-        size_t n;
+        unsigned c;
 
         /* eight ASCII bytes at a time */
         while (i + 8 <= len) {
             uint64_t w;
 
-            memcpy(&w, str + i, 8);
+            memcpy(&w, s + i, 8);
             if (w & 0x8080808080808080ull)
                 break;
             i += 8;
         }
         if (i >= len)
             break;
-        if ((unsigned char)str[i] < 0x80) {
+        c = s[i];
+        if (c < 0x80) {
             i++;
-            continue;
+        } else if (c >= 0xE1 && c <= 0xEC && i + 2 < len &&
+                   (s[i + 1] & 0xC0) == 0x80 && (s[i + 2] & 0xC0) == 0x80) {
+            /* the common three-byte case (all of CJK): no overlong or
+             * surrogate is possible with these lead bytes */
+            i += 3;
+        } else if (c >= 0xC2 && c <= 0xDF && i + 1 < len &&
+                   (s[i + 1] & 0xC0) == 0x80) {
+            i += 2;
+        } else {
+            uint32_t cp;
+            bool bad = false;
+            size_t n = utf8_decode(str + i, len - i, &cp, &bad);
+
+            if (bad)
+                return i;
+            i += n;
         }
-        n = utf8_decode(str + i, len - i, &cp, &bad);
-        if (bad)
-            return i;
-        i += n;
     }
     return len;
 }

@@ -460,6 +460,47 @@ TEST(detach_after_reset)
     free(p);
 }
 
+/* The eight-bytes-at-a-time scan must find every byte that needs an
+ * escape wherever it falls: random strings checked by a cJSON round trip
+ * and against a byte-by-byte count of escapes. */
+TEST(json_escape_any_position)
+{
+    static const char pool[] = "ab\"\\\n\t\x01\x1f\x7f \xe4\xb8\xad";
+    unsigned seed = 7;
+    int k, bad = 0;
+
+    for (k = 0; k < 20000 && !bad; k++) {
+        struct strbuf sb = STRBUF_INIT;
+        char text[64];
+        size_t n, i, want = 2;
+        cJSON *j;
+
+        seed = seed * 1103515245u + 12345u;
+        n = (seed >> 16) % sizeof(text);
+        for (i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            /* mostly plain letters, now and then a byte to escape */
+            text[i] = (seed >> 16) % 8
+                          ? 'a' + (char)((seed >> 20) % 26)
+                          : pool[(seed >> 20) % (sizeof(pool) - 1)];
+        }
+        for (i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)text[i];
+
+            want += c == '"' || c == '\\' || c == '\n' || c == '\t' ? 2
+                    : c < 0x20                                      ? 6
+                                                                    : 1;
+        }
+        strbuf_add_json_str(&sb, text, n);
+        j = cJSON_Parse(sb.buf);
+        bad = sb.len != want || !cJSON_IsString(j) ||
+              strlen(j->valuestring) != n || memcmp(j->valuestring, text, n);
+        cJSON_Delete(j);
+        strbuf_release(&sb);
+    }
+    CHECK(!bad);
+}
+
 int
 main(void)
 {
@@ -484,5 +525,6 @@ main(void)
     RUN(swap);
     RUN(detach);
     RUN(detach_after_reset);
+    RUN(json_escape_any_position);
     return test_summary();
 }
