@@ -138,7 +138,8 @@ scan_dir(struct input_set *set, const char *dir, const char *source, int depth,
         }
         n++;
     }
-    qsort(names, n, sizeof(*names), name_cmp);
+    if (n)
+        qsort(names, n, sizeof(*names), name_cmp);
     for (i = 0; i < n && rc == 0; i++) {
         struct strbuf path = STRBUF_INIT;
         struct stat st;

@@ -159,6 +159,13 @@ cmd_run(int argc, char **argv)
     if (in.skipped)
         nh_warn("skipped %zu file(s) of unknown type in input directories",
                 in.skipped);
+    if (in.nfiles == 0) {
+        fprintf(stderr, "nh-clean: no input files (.jsonl, .jsonl.gz, "
+                        ".jsonl.zst, .txt, .html) in the given paths\n");
+        input_set_release(&in);
+        pipeline_release(&p);
+        return 2;
+    }
     rc = driver_run(&p, &in, &ro, &err);
     if (rc < 0) {
         fprintf(stderr, "nh-clean: %s\n", err.msg);

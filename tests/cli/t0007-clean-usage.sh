@@ -15,6 +15,10 @@ grep -q "cannot read input 'nope.jsonl'" err.txt || fail "missing input message"
 echo hi > data.csv
 expect_eq "unknown type" 2 "$(st "$NH_CLEAN" run -o out data.csv)"
 grep -q "unknown input type" err.txt || fail "unknown type message"
+mkdir empty
+expect_eq "empty directory" 2 "$(st "$NH_CLEAN" run -o out empty)"
+grep -q "no input files" err.txt || fail "empty input message"
+[ ! -e out ] || fail "output written for no input"
 expect_eq "bad threads" 2 "$(st "$NH_CLEAN" run -j 0 -o out data.csv)"
 expect_eq "unknown command" 2 "$(st "$NH_CLEAN" frob)"
 
