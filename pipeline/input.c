@@ -438,6 +438,25 @@ set_defaults(struct input_cursor *c, struct doc *d, const char *idfmt_path,
     }
 }
 
+/* Does the JSON text hold the escape \u0000 (not an escaped backslash
+ * followed by "u0000")? */
+static bool
+has_nul_escape(const char *line, size_t len)
+{
+    const char *p = line, *end = line + len, *q;
+
+    while ((q = memmem(p, (size_t)(end - p), "\\u0000", 6))) {
+        size_t pos = (size_t)(q - line), slashes = 1;
+
+        while (slashes <= pos && line[pos - slashes] == '\\')
+            slashes++;
+        if (slashes % 2)
+            return true;
+        p = q + 1;
+    }
+    return false;
+}
+
 static int
 next_jsonl(struct input_cursor *c, struct doc *d, struct input_reject *rej,
            struct nh_error *err)
@@ -477,6 +496,12 @@ next_jsonl(struct input_cursor *c, struct doc *d, struct input_reject *rej,
         rej->record = cJSON_CreateObject();
         cJSON_AddStringToObject(rej->record, "file", c->cur->path);
         close_file(c);
+        return 2;
+    }
+    if (has_nul_escape(line, len)) {
+        /* cJSON strings end at NUL: the text after it would be lost */
+        rej->reason = "nul_character";
+        rej->record = raw_record(c, line, len, false);
         return 2;
     }
     valid = utf8_valid(line, len);

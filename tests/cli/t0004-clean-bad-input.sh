@@ -11,6 +11,8 @@ cp "$NH_TOP/tests/fixtures/en-web.jsonl" in/good.jsonl
     echo '{"id": "numtext", "text": 42}'
     printf '{"id": "badutf8-meta", "text": "fine", "meta": {"x": "\xff\xfe"}}\n'
     echo '{"id": "trailing", "text": "x"} garbage'
+    echo '{"id": "nul", "text": "before\u0000after"}'
+    echo '{"id": "not-nul", "text": "a literal \\u0000 is text"}'
     echo ''
     printf '{"id": "big", "text": "%s"}\n' "$(head -c 3000 /dev/zero | tr '\0' 'a')"
     tail -n 1 "$NH_TOP/tests/fixtures/en-web.jsonl"
@@ -30,7 +32,8 @@ import json, sys
 s = json.load(open(sys.argv[1]))
 rm = s["read"]["removed"]
 want = {"invalid_json": 3, "missing_text": 2, "invalid_utf8": 1,
-        "line_too_long": 1, "binary_file": 1, "unreadable_file": 1}
+        "line_too_long": 1, "binary_file": 1, "unreadable_file": 1,
+        "nul_character": 1}
 for k, v in want.items():
     assert rm.get(k) == v, (k, rm)
 removed = [json.loads(l) for l in open(sys.argv[2])]
@@ -46,7 +49,7 @@ un = [r for r in read if r["reason"] == "unreadable_file"][0]
 assert un["file"] == "in/corrupt.jsonl.zst" and "zstd" in un["error"], un
 # the text with a Latin-1 byte was repaired by normalize, not dropped
 kept = s["output"]["docs"]
-assert kept >= 6, kept
+assert kept >= 7, kept
 PYEOF
 cat_shards out/data | grep -q 'caf\\ufffd\|caf�' || fail "invalid UTF-8 in text was not repaired"
 cat_shards out/data | "$PY" -c 'import sys, json; [json.loads(l) for l in sys.stdin]'
