@@ -688,7 +688,9 @@ run_unit(struct worker *w, size_t u, struct nh_error *err)
         goto out;
     }
     for (i = 0; i < 3; i++) {
-        struct nh_writer **wp = i == 0 ? &o.docs : i == 1 ? &o.removed : &o.keys;
+        struct nh_writer **wp = i == 0   ? &o.docs
+                                : i == 1 ? &o.removed
+                                         : &o.keys;
         static const char *const names[] = {".jsonl", ".rm.jsonl", ".keys"};
 
         if (!*wp)
@@ -1252,7 +1254,8 @@ check_work(struct run *r, struct nh_error *err)
             if (!file_exists(path.buf))
                 continue;
             js = read_json_file(path.buf, err);
-            cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(js, "files"))
+            cJSON_ArrayForEach(it,
+                               cJSON_GetObjectItemCaseSensitive(js, "files"))
             {
                 struct stat st;
 
