@@ -238,8 +238,9 @@ struct run {
     char *work;    /* OUT/.work */
     size_t nstats; /* 1 + nstages: [0] is "read" */
 
-    /* work distribution for the current segment */
-    size_t seg;
+    /* work distribution for the current segment (atomic: the progress
+     * thread reads it, and the phase, while the main thread moves on) */
+    _Atomic size_t seg;
     atomic_size_t next_unit;
     atomic_int failed;
     pthread_mutex_t err_lock;
@@ -248,7 +249,7 @@ struct run {
     /* progress */
     atomic_uint_fast64_t bytes_done, docs_done;
     atomic_size_t units_done;
-    const char *phase;
+    const char *_Atomic phase;
     double started;
     atomic_int stop_progress;
 
