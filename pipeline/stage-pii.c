@@ -200,8 +200,13 @@ mobile_body(const unsigned char *s, size_t n, size_t j)
 static size_t
 local_body(const unsigned char *s, size_t n, size_t j)
 {
-    size_t e = grouped(s, n, j, "\3\4"), r;
+    size_t e, r;
 
+    /* a local number never begins with 0, the trunk prefix (so hex
+     * dumps such as "0801 00000000" are not phones) */
+    if (j >= n || s[j] == '0')
+        return 0;
+    e = grouped(s, n, j, "\3\4");
     if (!e)
         e = grouped(s, n, j, "\4\4");
     if (e && e + 1 < n && s[e] == '-' && (r = digit_run(s, n, e + 1)) && r <= 6)
@@ -209,10 +214,10 @@ local_body(const unsigned char *s, size_t n, size_t j)
     return e;
 }
 
-/* ISO/IEC 7812-1 Annex B (Luhn) over the digits of s[0..len), which may
- * hold separators. */
-static bool
-luhn_valid(const unsigned char *s, size_t len)
+/* The Luhn sum (ISO/IEC 7812-1 Annex B) over the digits of s[0..len),
+ * which may hold separators. */
+static unsigned
+luhn_sum(const unsigned char *s, size_t len)
 {
     unsigned sum = 0, odd = 0, v;
 
@@ -223,7 +228,18 @@ luhn_valid(const unsigned char *s, size_t len)
         sum += v > 9 ? v - 9 : v;
         odd ^= 1;
     }
-    return sum % 10 == 0;
+    return sum;
+}
+
+/* Luhn over a card number at s[0..len). A card number's first digit, the major
+ * industry identifier, is never 0 (ISO/IEC 7812-1: 0 is reserved), which keeps
+ * runs of zeros in hex dumps from passing. */
+static bool
+luhn_valid(const unsigned char *s, size_t len)
+{
+    if (len == 0 || s[0] == '0')
+        return false;
+    return luhn_sum(s, len) % 10 == 0;
 }
 
 /* A card number at i in groups of 4 (the last 1-4), 16-19 digits. */

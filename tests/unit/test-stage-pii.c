@@ -191,6 +191,10 @@ TEST(bank_card_luhn_invalid_untouched)
     /* 20 digits is not a card even when Luhn passes */
     CHECK_STR(mask("41111111111111111113"), "41111111111111111113");
     CHECK_STR(mask("4111 1111 1111 1111 1111"), "4111 1111 1111 1111 1111");
+    /* a card number never starts with 0: zeros in a hex dump pass Luhn */
+    CHECK_STR(mask("0000000: 0000 0000 0000 0000 ...."),
+              "0000000: 0000 0000 0000 0000 ....");
+    CHECK_STR(mask("0000000000000000"), "0000000000000000");
 }
 
 TEST(mobile_phones)
@@ -233,6 +237,9 @@ TEST(landlines)
     CHECK_STR(mask("(+86) 531-7435557"), "<PHONE>");
     CHECK_STR(mask("+86-0731-86755567"), "<PHONE>");
     CHECK_STR(mask("+86-1-86755567"), "+86-1-86755567");
+    /* hex dumps: a "local number" starting with 0 is not one */
+    CHECK_STR(mask("1: 00000000:0801 00000000:0000 0A"),
+              "1: 00000000:0801 00000000:0000 0A");
     /* no separator, leading 00, local number too short or long */
     CHECK_STR(mask("01012345678"), "01012345678");
     CHECK_STR(mask("001-12345678"), "001-12345678");
