@@ -12,13 +12,15 @@
 CC      = cc
 B       = build
 Q       = @
-PKGS    = libcjson libxxhash libutf8proc opencc libzstd zlib gumbo
+PKGS    = libcjson libxxhash libutf8proc opencc libzstd zlib gumbo sqlite3 \
+          libcrypto
 WARN    = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
           -Wmissing-prototypes -Wold-style-definition -Wwrite-strings \
           -Wpointer-arith -Wformat=2 -Wundef -Wvla -fno-common
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) | sed 's/-I/-isystem /g')
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
-CPPFLAGS = -D_GNU_SOURCE -Icommon -Ipipeline -Itests -include common/banned.h
+CPPFLAGS = -D_GNU_SOURCE -Icommon -Ipipeline -Iserver -Itests \
+           -include common/banned.h
 OPT_CFLAGS = -O2 -g -pthread
 SAN_CFLAGS = -O1 -g -pthread -fsanitize=address,undefined \
              -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -27,8 +29,9 @@ comma   = ,
 
 COMMON_SRC = $(wildcard common/*.c)
 PIPE_SRC   = $(filter-out pipeline/main.c,$(wildcard pipeline/*.c))
+SERVER_SRC = $(wildcard server/*.c)
 UNIT_SRC   = $(wildcard tests/unit/test-*.c)
-HEADERS    = $(wildcard common/*.h pipeline/*.h tests/*.h)
+HEADERS    = $(wildcard common/*.h pipeline/*.h server/*.h tests/*.h)
 
 DEPS_STAMP = $(B)/.deps-stamp
 
@@ -58,11 +61,16 @@ $(1)/libnhpipe.a: $(PIPE_SRC:%.c=$(1)/obj/%.o)
 	@rm -f $$@
 	$$(Q)ar rcs $$@ $$^
 
+$(1)/libnhserver.a: $(SERVER_SRC:%.c=$(1)/obj/%.o)
+	@rm -f $$@
+	$$(Q)ar rcs $$@ $$^
+
 $(1)/nh-clean: $(1)/obj/pipeline/main.o $(1)/libnhpipe.a $(1)/libnhcommon.a
 	@echo "  LINK    $$@"
 	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(LDLIBS)
 
-$(1)/tests/%: $(1)/obj/tests/unit/%.o $(1)/libnhpipe.a $(1)/libnhcommon.a
+$(1)/tests/%: $(1)/obj/tests/unit/%.o $(1)/libnhserver.a $(1)/libnhpipe.a \
+              $(1)/libnhcommon.a
 	@mkdir -p $$(dir $$@)
 	@echo "  LINK    $$@"
 	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(LDLIBS)
@@ -84,7 +92,8 @@ bench: $(B)/nh-clean
 	@NH_BIN=$(abspath $(B)) scripts/bench
 
 format-check:
-	clang-format --dry-run --Werror common/*.[ch] pipeline/*.[ch] tests/*.h tests/unit/*.c
+	clang-format --dry-run --Werror common/*.[ch] pipeline/*.[ch] \
+	    server/*.[ch] tests/*.h tests/unit/*.c
 
 clean:
 	rm -rf $(B)
