@@ -19,6 +19,7 @@ WARN    = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
           -Wpointer-arith -Wformat=2 -Wundef -Wvla -fno-common
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) | sed 's/-I/-isystem /g')
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+LWS_LIBS   = $(shell pkg-config --libs libwebsockets)
 CPPFLAGS = -D_GNU_SOURCE -Icommon -Ipipeline -Iserver -Itests \
            -include common/banned.h
 OPT_CFLAGS = -O2 -g -pthread
@@ -29,7 +30,7 @@ comma   = ,
 
 COMMON_SRC = $(wildcard common/*.c)
 PIPE_SRC   = $(filter-out pipeline/main.c,$(wildcard pipeline/*.c))
-SERVER_SRC = $(wildcard server/*.c)
+SERVER_SRC = $(filter-out server/nhd.c,$(wildcard server/*.c))
 UNIT_SRC   = $(wildcard tests/unit/test-*.c)
 HEADERS    = $(wildcard common/*.h pipeline/*.h server/*.h tests/*.h)
 
@@ -37,7 +38,7 @@ DEPS_STAMP = $(B)/.deps-stamp
 
 .SECONDARY:
 .PHONY: all test unit cli demo bench deps format-check clean
-all: $(B)/nh-clean
+all: $(B)/nh-clean $(B)/nhd
 
 $(DEPS_STAMP): scripts/deps
 	@scripts/deps
@@ -69,6 +70,10 @@ $(1)/nh-clean: $(1)/obj/pipeline/main.o $(1)/libnhpipe.a $(1)/libnhcommon.a
 	@echo "  LINK    $$@"
 	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(LDLIBS)
 
+$(1)/nhd: $(1)/obj/server/nhd.o $(1)/libnhserver.a $(1)/libnhcommon.a
+	@echo "  LINK    $$@"
+	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(LWS_LIBS) $$(LDLIBS)
+
 $(1)/tests/%: $(1)/obj/tests/unit/%.o $(1)/libnhserver.a $(1)/libnhpipe.a \
               $(1)/libnhcommon.a
 	@mkdir -p $$(dir $$@)
@@ -82,7 +87,7 @@ $(eval $(call tree,$(B)/san,$(SAN_CFLAGS),-fsanitize=address$(comma)undefined))
 UNIT_BINS = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%) \
             $(UNIT_SRC:tests/unit/%.c=$(B)/san/tests/%)
 
-test: $(UNIT_BINS) $(B)/nh-clean $(B)/san/nh-clean
+test: $(UNIT_BINS) $(B)/nh-clean $(B)/san/nh-clean $(B)/nhd $(B)/san/nhd
 	@NH_BIN=$(abspath $(B)/san) tests/run $(UNIT_BINS)
 
 demo: $(B)/nh-clean

@@ -1,0 +1,504 @@
+/* net.c - nhd's network side: the libwebsockets context and its callbacks
+ *
+ * Everything here runs on the service thread. Each WebSocket connection
+ * has a struct conn in a table indexed by slot; the lws per-session data
+ * holds only (slot, gen), and a slot's generation changes when it is
+ * freed, so results from the DB workers for a closed connection are
+ * recognised and dropped. Outgoing messages wait on the connection's
+ * list and leave one per LWS_CALLBACK_SERVER_WRITEABLE.
+ *
+ * Protocol 0 ("http") answers GET /health and refuses WebSocket upgrades
+ * without our subprotocol; protocol 1 (PROTO_SUBPROTOCOL) is the API.
+ */
+#include "net.h"
+
+#include "dbq.h"
+#include "log.h"
+#include "proto.h"
+#include "store.h"
+#include "strbuf.h"
+
+#include <libwebsockets.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct outmsg {
+    struct outmsg *next;
+    size_t len;
+    unsigned char buf[]; /* LWS_PRE bytes, then the text */
+};
+
+struct conn {
+    struct lws *wsi; /* NULL: slot free */
+    uint32_t gen;
+    struct strbuf rx; /* the message being received */
+    bool discarding;  /* rest of an oversized message is ignored */
+    bool close_after; /* close once the out list is empty */
+    bool authed;
+    struct store_user user;
+    int bad_tokens;
+    struct outmsg *out, *out_tail;
+};
+
+struct ws_session {
+    uint32_t slot, gen;
+};
+
+struct http_session {
+    bool health; /* a /health body is due */
+};
+
+struct net {
+    struct lws_context *ctx;
+    struct dbq *q;
+    struct conn *conns;
+    uint32_t nconns;
+};
+
+/* Append a copy of text to c's out list and ask for a writeable
+ * callback. text is freed here. On out of memory the message is lost
+ * and the connection is closed once its list drains. */
+static void
+conn_send(struct conn *c, char *text, size_t len)
+{
+    struct outmsg *m = NULL;
+
+    if (text)
+        m = malloc(sizeof(*m) + LWS_PRE + len);
+    if (!m) {
+        nh_error("out of memory queueing a response");
+        free(text);
+        c->close_after = true;
+        lws_callback_on_writable(c->wsi);
+        return;
+    }
+    m->next = NULL;
+    m->len = len;
+    memcpy(m->buf + LWS_PRE, text, len);
+    free(text);
+    if (c->out_tail)
+        c->out_tail->next = m;
+    else
+        c->out = m;
+    c->out_tail = m;
+    lws_callback_on_writable(c->wsi);
+}
+
+static void
+conn_error(struct conn *c, bool has_id, int64_t id, const char *code,
+           const char *message)
+{
+    size_t len = 0;
+    char *text = proto_error(has_id, id, code, message, &len);
+
+    conn_send(c, text, len);
+}
+
+static struct conn *
+conn_get(struct net *n, uint32_t slot, uint32_t gen)
+{
+    struct conn *c;
+
+    if (slot >= n->nconns)
+        return NULL;
+    c = &n->conns[slot];
+    return c->wsi && c->gen == gen ? c : NULL;
+}
+
+static int
+conn_new(struct net *n, struct lws *wsi, struct ws_session *ss)
+{
+    struct conn *grown;
+    uint32_t i, nn;
+
+    for (i = 0; i < n->nconns; i++)
+        if (!n->conns[i].wsi)
+            break;
+    if (i == n->nconns) {
+        nn = n->nconns ? n->nconns * 2 : 16;
+        if (nn > 65536)
+            return NH_ETOOBIG;
+        grown = realloc(n->conns, nn * sizeof(*grown));
+        if (!grown)
+            return NH_ENOMEM;
+        memset(grown + n->nconns, 0, (nn - n->nconns) * sizeof(*grown));
+        n->conns = grown;
+        n->nconns = nn;
+    }
+    struct conn *c = &n->conns[i];
+    uint32_t gen = c->gen;
+    memset(c, 0, sizeof(*c));
+    c->gen = gen;
+    c->wsi = wsi;
+    strbuf_init(&c->rx, PROTO_MAX_FRAME);
+    ss->slot = i;
+    ss->gen = c->gen;
+    return 0;
+}
+
+static void
+conn_release(struct conn *c)
+{
+    struct outmsg *m;
+
+    while ((m = c->out)) {
+        c->out = m->next;
+        free(m);
+    }
+    c->out_tail = NULL;
+    strbuf_release(&c->rx);
+    c->wsi = NULL;
+    c->gen++; /* results still in flight for it are dropped */
+}
+
+/* Runs on a DB worker: check args.token. */
+static void
+auth_job(struct store *s, const struct dbq_job *job, struct dbq_result *res)
+{
+    const cJSON *tok = cJSON_GetObjectItemCaseSensitive(job->args, "token");
+    struct store_user user;
+    cJSON *result;
+    int rc;
+
+    rc = store_token_check(s, tok->valuestring, &user);
+    if (rc == 0) {
+        res->auth = DBQ_AUTH_OK;
+        res->user = user;
+        result = cJSON_CreateObject();
+        if (result && cJSON_AddStringToObject(result, "user", user.name) &&
+            cJSON_AddStringToObject(result, "role", user.role))
+            res->text = proto_result(job->has_id, job->id, result, &res->len);
+        cJSON_Delete(result);
+    } else if (rc == NH_ENOENT) {
+        res->auth = DBQ_AUTH_BAD;
+        res->text = proto_error(job->has_id, job->id, PROTO_EBAD_TOKEN,
+                                "invalid token", &res->len);
+    } else {
+        res->text = proto_error(job->has_id, job->id, PROTO_EINTERNAL,
+                                "database error", &res->len);
+    }
+}
+
+static void
+op_auth(struct net *n, struct conn *c, uint32_t slot, struct proto_req *req)
+{
+    const cJSON *tok = cJSON_GetObjectItemCaseSensitive(req->args, "token");
+    struct dbq_job *job;
+
+    if (!cJSON_IsString(tok)) {
+        conn_error(c, true, req->id, PROTO_EBAD_REQUEST,
+                   "'args.token' must be a string");
+        return;
+    }
+    job = calloc(1, sizeof(*job));
+    if (!job) {
+        conn_error(c, true, req->id, PROTO_EINTERNAL, "out of memory");
+        return;
+    }
+    job->slot = slot;
+    job->gen = c->gen;
+    job->has_id = true;
+    job->id = req->id;
+    job->fn = auth_job;
+    job->args = cJSON_DetachItemFromObjectCaseSensitive(req->root, "args");
+    req->args = NULL;
+    if (dbq_submit(n->q, job) < 0)
+        conn_error(c, true, req->id, PROTO_EINTERNAL, "server stopping");
+}
+
+static void
+op_ping(struct conn *c, struct proto_req *req)
+{
+    cJSON *result = cJSON_CreateObject();
+    char *text = NULL;
+    size_t len = 0;
+
+    if (result && cJSON_AddTrueToObject(result, "pong"))
+        text = proto_result(true, req->id, result, &len);
+    cJSON_Delete(result);
+    conn_send(c, text, len);
+}
+
+/* A whole message arrived on c. */
+static void
+handle_message(struct net *n, struct conn *c, uint32_t slot)
+{
+    struct proto_req req;
+    struct nh_error err = {0};
+
+    if (proto_req_parse(c->rx.buf, c->rx.len, &req, &err) < 0) {
+        conn_error(c, req.has_id, req.id, PROTO_EBAD_REQUEST, err.msg);
+        return;
+    }
+    if (!strcmp(req.op, "ping"))
+        op_ping(c, &req);
+    else if (!strcmp(req.op, "auth"))
+        op_auth(n, c, slot, &req);
+    else if (!c->authed)
+        conn_error(c, true, req.id, PROTO_EUNAUTHENTICATED,
+                   "authenticate first with op 'auth'");
+    else
+        conn_error(c, true, req.id, PROTO_EUNKNOWN_OP, "unknown op");
+    proto_req_release(&req);
+}
+
+static void
+on_receive(struct net *n, struct lws *wsi, struct conn *c, uint32_t slot,
+           const void *in, size_t len)
+{
+    bool last =
+        lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
+
+    if (c->discarding || c->close_after)
+        return;
+    if (len > PROTO_MAX_FRAME - c->rx.len) {
+        c->discarding = true;
+        strbuf_release(&c->rx);
+        conn_error(c, false, 0, PROTO_ETOO_LARGE, "message over 1048576 bytes");
+        c->close_after = true;
+        return;
+    }
+    if (strbuf_add(&c->rx, in, len) < 0) {
+        c->discarding = true;
+        conn_error(c, false, 0, PROTO_EINTERNAL, "out of memory");
+        c->close_after = true;
+        return;
+    }
+    if (!last)
+        return;
+    handle_message(n, c, slot);
+    strbuf_reset(&c->rx);
+}
+
+/* Hand every finished DB job's response to its connection. */
+static void
+drain_results(struct net *n)
+{
+    struct dbq_result *res, *next;
+    struct conn *c;
+
+    if (!n || !n->q)
+        return;
+    for (res = dbq_drain(n->q); res; res = next) {
+        next = res->next;
+        c = conn_get(n, res->slot, res->gen);
+        if (c && !c->close_after) {
+            if (res->auth == DBQ_AUTH_OK) {
+                c->authed = true;
+                c->user = res->user;
+            } else if (res->auth == DBQ_AUTH_BAD &&
+                       ++c->bad_tokens >= NET_MAX_BAD_TOKENS) {
+                c->close_after = true;
+            }
+            conn_send(c, res->text, res->len);
+            res->text = NULL;
+        }
+        dbq_result_free(res);
+    }
+}
+
+/* Send one queued message; -1 asks lws to close the connection. */
+static int
+on_writeable(struct lws *wsi, struct conn *c)
+{
+    struct outmsg *m = c->out;
+
+    if (m) {
+        c->out = m->next;
+        if (!c->out)
+            c->out_tail = NULL;
+        if (lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) <
+            (int)m->len) {
+            free(m);
+            return -1;
+        }
+        free(m);
+    }
+    if (c->out) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (c->close_after) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, NULL, 0);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+            void *in, size_t len)
+{
+    struct net *n = lws_context_user(lws_get_context(wsi));
+    struct ws_session *ss = user;
+    struct conn *c;
+    char uri[64];
+
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) < 0 ||
+            strcmp(uri, "/ws"))
+            return 1;
+        return 0;
+    case LWS_CALLBACK_ESTABLISHED:
+        if (conn_new(n, wsi, ss) < 0) {
+            nh_error("cannot accept a connection: table full or no memory");
+            return -1;
+        }
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        c = conn_get(n, ss->slot, ss->gen);
+        if (!c)
+            return -1;
+        on_receive(n, wsi, c, ss->slot, in, len);
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        c = conn_get(n, ss->slot, ss->gen);
+        if (!c)
+            return -1;
+        return on_writeable(wsi, c);
+    case LWS_CALLBACK_CLOSED:
+        c = conn_get(n, ss->slot, ss->gen);
+        if (c)
+            conn_release(c);
+        return 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        drain_results(n);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* Headers for GET /health; the body follows in HTTP_WRITEABLE. */
+static int
+health_headers(struct lws *wsi, size_t body_len)
+{
+    unsigned char buf[LWS_PRE + 512];
+    unsigned char *start = buf + LWS_PRE, *p = start;
+    unsigned char *end = buf + sizeof(buf) - 1;
+
+    if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK, "application/json",
+                                    body_len, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static const char health_body[] =
+    "{\"ok\":true,\"version\":\"" NHD_VERSION "\"}";
+
+static int
+http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+              void *in, size_t len)
+{
+    struct http_session *hs = user;
+    unsigned char buf[LWS_PRE + sizeof(health_body)];
+    size_t n = sizeof(health_body) - 1;
+
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return 1; /* a WebSocket without subprotocol naohai.v1 */
+    case LWS_CALLBACK_HTTP:
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0 ||
+            strcmp((const char *)in, "/health")) {
+            if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL))
+                return -1;
+            return lws_http_transaction_completed(wsi) ? -1 : 0;
+        }
+        hs->health = true;
+        return health_headers(wsi, n);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (!hs || !hs->health)
+            return 0;
+        hs->health = false;
+        memcpy(buf + LWS_PRE, health_body, n);
+        if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) < (int)n)
+            return -1;
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+static const struct lws_protocols protocols[] = {
+    {"http", http_callback, sizeof(struct http_session), 0, 0, NULL, 0},
+    {PROTO_SUBPROTOCOL, ws_callback, sizeof(struct ws_session), 4096, 0, NULL,
+     0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void
+wake_cb(void *arg)
+{
+    net_wake(arg);
+}
+
+int
+net_create(struct net **out, const struct net_config *cfg, struct nh_error *err)
+{
+    struct lws_context_creation_info info;
+    struct net *n;
+    int rc;
+
+    n = calloc(1, sizeof(*n));
+    if (!n)
+        return nh_errorf(err, NH_ENOMEM, "out of memory");
+    lws_set_log_level(cfg->verbose ? LLL_ERR | LLL_WARN | LLL_NOTICE : LLL_ERR,
+                      NULL);
+    memset(&info, 0, sizeof(info));
+    info.port = cfg->port;
+    info.iface = cfg->host;
+    info.protocols = protocols;
+    info.user = n;
+    info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.gid = -1;
+    info.uid = -1;
+    n->ctx = lws_create_context(&info);
+    if (!n->ctx) {
+        rc = nh_errorf(err, NH_EIO, "cannot listen on '%s:%d'", cfg->host,
+                       cfg->port);
+        goto fail;
+    }
+    rc = dbq_create(&n->q, cfg->data_dir, cfg->migrations, cfg->db_workers,
+                    wake_cb, n, err);
+    if (rc < 0)
+        goto fail;
+    *out = n;
+    return 0;
+fail:
+    net_free(n);
+    return rc;
+}
+
+int
+net_service(struct net *n)
+{
+    return lws_service(n->ctx, 0) < 0 ? NH_EIO : 0;
+}
+
+void
+net_wake(struct net *n)
+{
+    if (n && n->ctx)
+        lws_cancel_service(n->ctx);
+}
+
+void
+net_free(struct net *n)
+{
+    uint32_t i;
+
+    if (!n)
+        return;
+    dbq_destroy(n->q);
+    n->q = NULL;
+    if (n->ctx)
+        lws_context_destroy(n->ctx);
+    for (i = 0; i < n->nconns; i++)
+        if (n->conns[i].wsi)
+            conn_release(&n->conns[i]);
+    free(n->conns);
+    free(n);
+}
