@@ -46,7 +46,8 @@ struct dbq_job {
     bool has_id;          /* request id, for the response */
     int64_t id;
     dbq_fn *fn;
-    cJSON *args; /* the request's args (or NULL); freed with the job */
+    cJSON *args;          /* the request's args (or NULL); freed with the job */
+    const char *data_dir; /* nhd's --data, for ops that touch files */
 };
 
 enum dbq_auth { DBQ_AUTH_NONE, DBQ_AUTH_OK, DBQ_AUTH_BAD };

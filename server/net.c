@@ -14,11 +14,13 @@
 
 #include "dbq.h"
 #include "log.h"
+#include "ops.h"
 #include "proto.h"
 #include "store.h"
 #include "strbuf.h"
 
 #include <libwebsockets.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +55,7 @@ struct net {
     struct dbq *q;
     struct conn *conns;
     uint32_t nconns;
+    char *data_dir; /* copy of net_config.data_dir, for ops */
 };
 
 /* Append a copy of text to c's out list and ask for a writeable
@@ -219,12 +222,45 @@ op_ping(struct conn *c, struct proto_req *req)
     conn_send(c, text, len);
 }
 
+/* A table op (ops.h) from an authenticated connection: check the role
+ * and queue it on the DB workers. */
+static void
+op_queue(struct net *n, struct conn *c, uint32_t slot, struct proto_req *req,
+         const struct op_desc *op)
+{
+    struct dbq_job *job;
+    char msg[128];
+
+    if (!ops_role_allows(c->user.role, op->min_role)) {
+        snprintf(msg, sizeof(msg), "op '%s' needs role '%s'", op->name,
+                 op->min_role);
+        conn_error(c, true, req->id, PROTO_EFORBIDDEN, msg);
+        return;
+    }
+    job = calloc(1, sizeof(*job));
+    if (!job) {
+        conn_error(c, true, req->id, PROTO_EINTERNAL, "out of memory");
+        return;
+    }
+    job->slot = slot;
+    job->gen = c->gen;
+    job->has_id = true;
+    job->id = req->id;
+    job->fn = op->fn;
+    job->data_dir = n->data_dir;
+    job->args = cJSON_DetachItemFromObjectCaseSensitive(req->root, "args");
+    req->args = NULL;
+    if (dbq_submit(n->q, job) < 0)
+        conn_error(c, true, req->id, PROTO_EINTERNAL, "server stopping");
+}
+
 /* A whole message arrived on c. */
 static void
 handle_message(struct net *n, struct conn *c, uint32_t slot)
 {
     struct proto_req req;
     struct nh_error err = {0};
+    const struct op_desc *op;
 
     if (proto_req_parse(c->rx.buf, c->rx.len, &req, &err) < 0) {
         conn_error(c, req.has_id, req.id, PROTO_EBAD_REQUEST, err.msg);
@@ -237,6 +273,8 @@ handle_message(struct net *n, struct conn *c, uint32_t slot)
     else if (!c->authed)
         conn_error(c, true, req.id, PROTO_EUNAUTHENTICATED,
                    "authenticate first with op 'auth'");
+    else if ((op = ops_find(req.op)))
+        op_queue(n, c, slot, &req, op);
     else
         conn_error(c, true, req.id, PROTO_EUNKNOWN_OP, "unknown op");
     proto_req_release(&req);
@@ -445,6 +483,11 @@ net_create(struct net **out, const struct net_config *cfg, struct nh_error *err)
     n = calloc(1, sizeof(*n));
     if (!n)
         return nh_errorf(err, NH_ENOMEM, "out of memory");
+    n->data_dir = strdup(cfg->data_dir);
+    if (!n->data_dir) {
+        free(n);
+        return nh_errorf(err, NH_ENOMEM, "out of memory");
+    }
     lws_set_log_level(cfg->verbose ? LLL_ERR | LLL_WARN | LLL_NOTICE : LLL_ERR,
                       NULL);
     memset(&info, 0, sizeof(info));
@@ -500,5 +543,6 @@ net_free(struct net *n)
         if (n->conns[i].wsi)
             conn_release(&n->conns[i]);
     free(n->conns);
+    free(n->data_dir);
     free(n);
 }

@@ -7,10 +7,12 @@
  * need the database go to the DB workers (dbq.h) and come back through
  * their result queue, woken by lws_cancel_service().
  *
- * Ops, for now: "ping" (allowed before auth), "auth" {"token": "..."}.
- * Any other op before a successful auth is "unauthenticated", after it
- * "unknown_op". Five bad tokens on one connection close it; a message
- * over PROTO_MAX_FRAME gets "too_large" and closes that connection.
+ * Ops: "ping" (allowed before auth), "auth" {"token": "..."}, and after
+ * auth the table ops of ops.h, checked against the user's role
+ * ("forbidden" below it). Any other op before a successful auth is
+ * "unauthenticated", after it "unknown_op". Five bad tokens on one connection
+ * close it; a message over PROTO_MAX_FRAME gets "too_large" and closes that
+ * connection.
  */
 #ifndef NH_NET_H
 #define NH_NET_H

@@ -35,6 +35,9 @@
 #define PROTO_ETOO_LARGE "too_large"
 #define PROTO_EBAD_TOKEN "bad_token"
 #define PROTO_EINTERNAL "internal"
+#define PROTO_EFORBIDDEN "forbidden"
+#define PROTO_ENOT_FOUND "not_found"
+#define PROTO_EEXISTS "exists"
 
 struct proto_req {
     bool has_id; /* false: answer with "id": null */

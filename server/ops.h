@@ -1,0 +1,51 @@
+/* ops.h - the table of nhd's database-backed ops and their roles
+ *
+ * net.c answers "ping" and "auth" itself; every other op is looked up
+ * here by name. An entry names the weakest role allowed to call it
+ * (admin > engineer > reviewer) and the dbq_fn that runs it on a DB
+ * worker thread. A caller below the op's role gets "forbidden" without
+ * the op being queued.
+ *
+ * Adding an op: write its dbq_fn in an op-*.c file (declared below), add
+ * one line to the table in ops.c, add one test. An op fn reads
+ * job->args (already checked to be an object or NULL) and job->data_dir,
+ * builds a cJSON result and hands it to ops_reply(), which spells the
+ * response or maps the NH_E* code to a protocol error code.
+ */
+#ifndef NH_OPS_H
+#define NH_OPS_H
+
+#include "dbq.h"
+#include "err.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+
+struct op_desc {
+    const char *name;     /* "dataset.import" */
+    const char *min_role; /* STORE_ROLE_* */
+    dbq_fn *fn;
+};
+
+/* The op named name, or NULL. */
+const struct op_desc *ops_find(const char *name);
+
+/* May a user with role have call an op needing role need? Unknown roles
+ * never may. */
+bool ops_role_allows(const char *have, const char *need);
+
+/* Fill res with the response to job: the result on rc == 0 (NULL means
+ * {}), else an error whose code comes from rc (NH_EINVAL "bad_request",
+ * NH_ENOENT "not_found", NH_EEXIST "exists", others "internal") and
+ * whose message is err->msg. result is freed here. */
+void ops_reply(const struct dbq_job *job, struct dbq_result *res, int rc,
+               cJSON *result, const struct nh_error *err);
+
+/* Op functions (op-dataset.c, op-user.c). */
+dbq_fn op_dataset_import;
+dbq_fn op_dataset_list;
+dbq_fn op_dataset_versions;
+dbq_fn op_user_add;
+dbq_fn op_user_revoke;
+
+#endif

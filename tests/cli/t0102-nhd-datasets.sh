@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# t0102-nhd-datasets.sh - nhd's first table ops: user.add / user.revoke
+# (admin), dataset.import (engineer, "forbidden" for a reviewer), repeat
+# imports giving the same version id, dataset.list / dataset.versions,
+# "not_found" for a missing shard, objects and manifest on disk.
+. "$NH_TOP/tests/cli/lib.sh"
+NHD="$NH_BIN/nhd"
+
+PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+pid=""
+cleanup() {
+    if [ -n "$pid" ]; then kill -KILL "$pid" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
+"$NHD" --data ./d --listen "127.0.0.1:$PORT" >out 2>>nhd.err &
+pid=$!
+"$PY" - "$PORT" <<'PYEOF' || fail "nhd did not answer /health"
+import json, sys, time, urllib.request
+url = "http://127.0.0.1:%s/health" % sys.argv[1]
+for _ in range(200):
+    try:
+        with urllib.request.urlopen(url, timeout=1) as r:
+            sys.exit(0 if json.load(r)["ok"] is True else 1)
+    except (OSError, ValueError):
+        time.sleep(0.05)
+sys.exit(1)
+PYEOF
+
+cp "$NH_TOP/tests/fixtures/en-web.jsonl" a.jsonl
+cp "$NH_TOP/tests/fixtures/zh-web.jsonl" b.jsonl
+docs=$(cat a.jsonl b.jsonl | wc -l)
+bytes=$(cat a.jsonl b.jsonl | wc -c)
+
+"$PY" - "$PORT" "$(cat d/admin.token)" "$PWD" "$docs" "$bytes" \
+    <<'PYEOF' >version || fail "dataset checks failed"
+import asyncio, json, re, sys
+import websockets
+
+URL = "ws://127.0.0.1:%s/ws" % sys.argv[1]
+ADMIN, DIR = sys.argv[2], sys.argv[3]
+DOCS, BYTES = int(sys.argv[4]), int(sys.argv[5])
+SHARDS = [DIR + "/a.jsonl", DIR + "/b.jsonl"]
+n = 0
+
+def connect():
+    return websockets.connect(URL, subprotocols=["naohai.v1"],
+                              max_size=None, compression=None)
+
+async def call(ws, op, **args):
+    global n
+    n += 1
+    await ws.send(json.dumps({"id": n, "op": op, "args": args}))
+    r = json.loads(await asyncio.wait_for(ws.recv(), 20))
+    assert r["id"] == n, r
+    return r
+
+def ok(r):
+    assert r["ok"] is True, r
+    return r["result"]
+
+def err(r, code):
+    assert r["ok"] is False and r["error"]["code"] == code, r
+    return r["error"]["message"]
+
+async def login(token):
+    ws = await connect()
+    ok(await call(ws, "auth", token=token))
+    return ws
+
+async def main():
+    adm = await login(ADMIN)
+    eng_tok = ok(await call(adm, "user.add", name="eng", role="engineer"))
+    assert eng_tok["role"] == "engineer", eng_tok
+    rev_tok = ok(await call(adm, "user.add", name="rev",
+                            role="reviewer"))["token"]
+    err(await call(adm, "user.add", name="eng", role="engineer"), "exists")
+    err(await call(adm, "user.add", name="x", role="boss"), "bad_request")
+    err(await call(adm, "user.add", name="x"), "bad_request")
+    err(await call(adm, "user.revoke", name="nobody"), "not_found")
+
+    rev = await login(rev_tok)
+    err(await call(rev, "dataset.import", name="web", paths=SHARDS),
+        "forbidden")
+    err(await call(rev, "user.add", name="y", role="admin"), "forbidden")
+    r = ok(await call(rev, "dataset.list"))
+    assert r == {"datasets": []}, r
+
+    eng = await login(eng_tok["token"])
+    r = ok(await call(eng, "dataset.import", name="web", paths=SHARDS))
+    vid = r["version"]
+    assert re.fullmatch("[0-9a-f]{32}", vid), r
+    assert r == {"dataset": "web", "version": vid, "docs": DOCS,
+                 "bytes": BYTES, "shards": 2}, r
+    r = ok(await call(eng, "dataset.import", name="web", paths=SHARDS))
+    assert r["version"] == vid, r
+    r = ok(await call(rev, "dataset.versions", name="web"))
+    assert len(r["versions"]) == 1, r
+    v = r["versions"][0]
+    assert v["id"] == vid and v["parent"] is None, v
+    assert v["docs"] == DOCS and v["bytes"] == BYTES, v
+    assert isinstance(v["created"], int), v
+
+    # a different import chains onto the first
+    r = ok(await call(eng, "dataset.import", name="web", paths=SHARDS[:1]))
+    vid2 = r["version"]
+    assert vid2 != vid and r["shards"] == 1, r
+    r = ok(await call(rev, "dataset.versions", name="web"))
+    assert [x["id"] for x in r["versions"]] == [vid2, vid], r
+    assert r["versions"][0]["parent"] == vid, r
+    ok(await call(eng, "dataset.import", name="other", paths=SHARDS))
+    r = ok(await call(rev, "dataset.list"))
+    ds = r["datasets"]
+    assert [d["name"] for d in ds] == ["other", "web"], r
+    assert ds[0]["versions"] == 1 and ds[0]["docs"] == DOCS, r
+    assert ds[0]["bytes"] == BYTES, r
+    assert ds[1]["versions"] == 2 and ds[1]["latest"] == vid2, r
+
+    msg = err(await call(eng, "dataset.import", name="web",
+                         paths=[DIR + "/missing.jsonl"]), "not_found")
+    assert "missing.jsonl" in msg, msg
+    err(await call(eng, "dataset.import", name="web"), "bad_request")
+    err(await call(eng, "dataset.import", name="web", paths=[1]),
+        "bad_request")
+    err(await call(rev, "dataset.versions", name="nope"), "not_found")
+    err(await call(rev, "dataset.versions"), "bad_request")
+
+    ok(await call(adm, "user.revoke", name="rev"))
+    async with connect() as ws:
+        err(await call(ws, "auth", token=rev_tok), "bad_token")
+    for ws in (adm, rev, eng):
+        await ws.close()
+    print(vid)
+
+asyncio.run(main())
+PYEOF
+
+vid=$(cat version)
+[ -f "d/manifests/$vid.json" ] || fail "no manifest d/manifests/$vid.json"
+expect_eq "manifest dataset" web "$(json "d/manifests/$vid.json" 'j["dataset"]')"
+for f in a.jsonl b.jsonl; do
+    h=$(json "d/manifests/$vid.json" \
+        '[s["hash"] for s in j["shards"]][0 if "'$f'" == "a.jsonl" else 1]')
+    obj="d/objects/${h:0:2}/$h"
+    [ -f "$obj" ] || fail "no object $obj"
+    expect_same "$f" "$obj"
+done
+ls d/manifests | grep -q tmp- && fail "temporary manifest left behind"
+
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+pid=""
+expect_eq "nhd exit status" 0 "$rc"
+if grep -iE ': error|sanitizer|runtime error' nhd.err; then
+    fail "nhd logged errors"
+fi
+exit 0
