@@ -34,8 +34,10 @@ bytes=$(cat a.jsonl b.jsonl | wc -c)
 
 "$PY" - "$PORT" "$(cat d/admin.token)" "$PWD" "$docs" "$bytes" \
     <<'PYEOF' >version || fail "dataset checks failed"
-import asyncio, json, re, sys
+import asyncio, json, os, re, sys
 import websockets
+sys.path.insert(0, os.path.join(os.environ["NH_TOP"], "tests", "cli"))
+import proto_check
 
 URL = "ws://127.0.0.1:%s/ws" % sys.argv[1]
 ADMIN, DIR = sys.argv[2], sys.argv[3]
@@ -53,6 +55,8 @@ async def call(ws, op, **args):
     await ws.send(json.dumps({"id": n, "op": op, "args": args}))
     r = json.loads(await asyncio.wait_for(ws.recv(), 20))
     assert r["id"] == n, r
+    # every reply, and every ok result, against schemas/protocol
+    proto_check.check("response", r, op)
     return r
 
 def ok(r):
