@@ -182,18 +182,14 @@ auth_job(struct store *s, const struct dbq_job *job, struct dbq_result *res)
     }
 }
 
+/* Hand req (its args move into the job) to the DB workers; the answer
+ * comes back through dbq and the (slot, gen) of c. */
 static void
-op_auth(struct net *n, struct conn *c, uint32_t slot, struct proto_req *req)
+queue_job(struct net *n, struct conn *c, uint32_t slot, struct proto_req *req,
+          dbq_fn *fn)
 {
-    const cJSON *tok = cJSON_GetObjectItemCaseSensitive(req->args, "token");
-    struct dbq_job *job;
+    struct dbq_job *job = calloc(1, sizeof(*job));
 
-    if (!cJSON_IsString(tok)) {
-        conn_error(c, true, req->id, PROTO_EBAD_REQUEST,
-                   "'args.token' must be a string");
-        return;
-    }
-    job = calloc(1, sizeof(*job));
     if (!job) {
         conn_error(c, true, req->id, PROTO_EINTERNAL, "out of memory");
         return;
@@ -202,11 +198,25 @@ op_auth(struct net *n, struct conn *c, uint32_t slot, struct proto_req *req)
     job->gen = c->gen;
     job->has_id = true;
     job->id = req->id;
-    job->fn = auth_job;
+    job->fn = fn;
+    job->data_dir = n->data_dir;
     job->args = cJSON_DetachItemFromObjectCaseSensitive(req->root, "args");
     req->args = NULL;
     if (dbq_submit(n->q, job) < 0)
         conn_error(c, true, req->id, PROTO_EINTERNAL, "server stopping");
+}
+
+static void
+op_auth(struct net *n, struct conn *c, uint32_t slot, struct proto_req *req)
+{
+    const cJSON *tok = cJSON_GetObjectItemCaseSensitive(req->args, "token");
+
+    if (!cJSON_IsString(tok)) {
+        conn_error(c, true, req->id, PROTO_EBAD_REQUEST,
+                   "'args.token' must be a string");
+        return;
+    }
+    queue_job(n, c, slot, req, auth_job);
 }
 
 static void
@@ -228,7 +238,6 @@ static void
 op_queue(struct net *n, struct conn *c, uint32_t slot, struct proto_req *req,
          const struct op_desc *op)
 {
-    struct dbq_job *job;
     char msg[128];
 
     if (!ops_role_allows(c->user.role, op->min_role)) {
@@ -237,21 +246,7 @@ op_queue(struct net *n, struct conn *c, uint32_t slot, struct proto_req *req,
         conn_error(c, true, req->id, PROTO_EFORBIDDEN, msg);
         return;
     }
-    job = calloc(1, sizeof(*job));
-    if (!job) {
-        conn_error(c, true, req->id, PROTO_EINTERNAL, "out of memory");
-        return;
-    }
-    job->slot = slot;
-    job->gen = c->gen;
-    job->has_id = true;
-    job->id = req->id;
-    job->fn = op->fn;
-    job->data_dir = n->data_dir;
-    job->args = cJSON_DetachItemFromObjectCaseSensitive(req->root, "args");
-    req->args = NULL;
-    if (dbq_submit(n->q, job) < 0)
-        conn_error(c, true, req->id, PROTO_EINTERNAL, "server stopping");
+    queue_job(n, c, slot, req, op->fn);
 }
 
 /* A whole message arrived on c. */
