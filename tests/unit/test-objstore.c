@@ -13,6 +13,7 @@
 #include "hash.h"
 
 #include "test.h"
+#include "tmpdir.h"
 
 #include <dirent.h>
 #include <ftw.h>
@@ -24,39 +25,6 @@
 #include <unistd.h>
 
 #define PYTHON "/usr/bin/python3"
-
-static char tmp[64];
-
-static void
-path_join(char *out, size_t size, const char *a, const char *b)
-{
-    int n = snprintf(out, size, "%s/%s", a, b);
-
-    if (n < 0 || (size_t)n >= size)
-        abort(); /* test paths are short */
-}
-
-static int
-tmp_begin(void)
-{
-    snprintf(tmp, sizeof(tmp), "/tmp/nh-objstore.XXXXXX");
-    return mkdtemp(tmp) ? 0 : -1;
-}
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void
-tmp_end(void)
-{
-    nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static int
 write_bytes(const char *path, const void *data, size_t len)
@@ -134,7 +102,7 @@ TEST(put_hash_matches)
     struct stat st;
     uint64_t bytes = 0;
 
-    CHECK(tmp_begin() == 0);
+    CHECK(tmp_begin("objstore") == 0);
     path_join(src, sizeof(src), tmp, "a.jsonl");
     CHECK(write_bytes(src, text, sizeof(text) - 1) == 0);
     CHECK(objstore_put_file(tmp, src, hash, &bytes, &err) == 0);
@@ -161,7 +129,7 @@ TEST(put_empty_file)
     struct nh_error err = {0};
     uint64_t bytes = 99;
 
-    CHECK(tmp_begin() == 0);
+    CHECK(tmp_begin("objstore") == 0);
     path_join(src, sizeof(src), tmp, "empty");
     CHECK(write_bytes(src, "", 0) == 0);
     CHECK(objstore_put_file(tmp, src, hash, &bytes, &err) == 0);
@@ -177,7 +145,7 @@ TEST(put_dedup)
     char a[128], b[128], c[128], ha[33], hb[33], hc[33];
     struct nh_error err = {0};
 
-    CHECK(tmp_begin() == 0);
+    CHECK(tmp_begin("objstore") == 0);
     path_join(a, sizeof(a), tmp, "a");
     path_join(b, sizeof(b), tmp, "b");
     path_join(c, sizeof(c), tmp, "c");
@@ -201,7 +169,7 @@ TEST(put_missing_source)
     char src[128], hash[33] = "untouched";
     struct nh_error err = {0};
 
-    CHECK(tmp_begin() == 0);
+    CHECK(tmp_begin("objstore") == 0);
     path_join(src, sizeof(src), tmp, "nope");
     CHECK(objstore_put_file(tmp, src, hash, NULL, &err) == NH_EIO);
     CHECK(strstr(err.msg, "nope") != NULL);
@@ -229,7 +197,7 @@ TEST(put_large_file)
         x ^= x << 17;
         buf[i] = (unsigned char)x;
     }
-    CHECK(tmp_begin() == 0);
+    CHECK(tmp_begin("objstore") == 0);
     path_join(src, sizeof(src), tmp, "big");
     CHECK(write_bytes(src, buf, n) == 0);
     CHECK(objstore_put_file(tmp, src, hash, &bytes, &err) == 0);
@@ -250,7 +218,7 @@ TEST(verify_corrupt_and_missing)
     FILE *f;
     int c;
 
-    CHECK(tmp_begin() == 0);
+    CHECK(tmp_begin("objstore") == 0);
     path_join(src, sizeof(src), tmp, "a");
     CHECK(write_bytes(src, "abcdefgh\n", 9) == 0);
     CHECK(objstore_put_file(tmp, src, hash, NULL, &err) == 0);
@@ -601,7 +569,7 @@ TEST(schema_validates)
     snprintf(schema, sizeof(schema), "%s/schemas/manifest.schema.json",
              top ? top : ".");
     CHECK(access(schema, R_OK) == 0);
-    CHECK(tmp_begin() == 0);
+    CHECK(tmp_begin("objstore") == 0);
     path_join(file, sizeof(file), tmp, "manifest.json");
 
     j = manifest_to_json(&m);

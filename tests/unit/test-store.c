@@ -10,6 +10,7 @@
 #include "store.h"
 
 #include "test.h"
+#include "tmpdir.h"
 
 #include <ftw.h>
 #include <openssl/evp.h>
@@ -20,39 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char tmp[64];
 static char migs[4096];
-
-static void
-path_join(char *out, size_t size, const char *a, const char *b)
-{
-    int n = snprintf(out, size, "%s/%s", a, b);
-
-    if (n < 0 || (size_t)n >= size)
-        abort(); /* test paths are short */
-}
-
-static int
-tmp_begin(void)
-{
-    snprintf(tmp, sizeof(tmp), "/tmp/nh-store.XXXXXX");
-    return mkdtemp(tmp) ? 0 : -1;
-}
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void
-tmp_end(void)
-{
-    nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static const char *
 migrations(void)
@@ -217,7 +186,7 @@ TEST(open_fresh)
     char dir[4096], db[4096];
     struct stat st;
 
-    if (tmp_begin() < 0) {
+    if (tmp_begin("store") < 0) {
         CHECK(!"mkdtemp");
         return;
     }
@@ -249,7 +218,7 @@ TEST(wal_mode)
     char wal[4096];
     struct stat sb;
 
-    if (tmp_begin() < 0) {
+    if (tmp_begin("store") < 0) {
         CHECK(!"mkdtemp");
         return;
     }
@@ -276,7 +245,7 @@ TEST(reopen_applies_nothing)
     char tok[STORE_TOKEN_LEN + 1], dir[4096], mdir[4096], f[4096];
     struct store_user u;
 
-    if (tmp_begin() < 0) {
+    if (tmp_begin("store") < 0) {
         CHECK(!"mkdtemp");
         return;
     }
@@ -314,7 +283,7 @@ TEST(broken_migration)
     char tok[STORE_TOKEN_LEN + 1], dir[4096], mdir[4096], f[4096];
     int rc;
 
-    if (tmp_begin() < 0) {
+    if (tmp_begin("store") < 0) {
         CHECK(!"mkdtemp");
         return;
     }
@@ -355,7 +324,7 @@ TEST(migration_order_and_newer_db)
     struct store *s = NULL;
     char dir[4096], mdir[4096], f[4096];
 
-    if (tmp_begin() < 0) {
+    if (tmp_begin("store") < 0) {
         CHECK(!"mkdtemp");
         return;
     }
@@ -397,7 +366,7 @@ TEST(open_errors)
     struct store *s = NULL;
     char path[4096], db[4096];
 
-    if (tmp_begin() < 0) {
+    if (tmp_begin("store") < 0) {
         CHECK(!"mkdtemp");
         return;
     }
@@ -431,7 +400,7 @@ TEST(constraints)
     struct store *s;
     char tok[STORE_TOKEN_LEN + 1];
 
-    if (tmp_begin() < 0) {
+    if (tmp_begin("store") < 0) {
         CHECK(!"mkdtemp");
         return;
     }
@@ -471,7 +440,7 @@ TEST(user_add_and_check)
     char bad[STORE_TOKEN_LEN + 1];
     struct store_user u;
 
-    if (tmp_begin() < 0) {
+    if (tmp_begin("store") < 0) {
         CHECK(!"mkdtemp");
         return;
     }
@@ -516,7 +485,7 @@ TEST(user_add_errors)
     struct store *s;
     char tok[STORE_TOKEN_LEN + 1], long_name[80];
 
-    if (tmp_begin() < 0) {
+    if (tmp_begin("store") < 0) {
         CHECK(!"mkdtemp");
         return;
     }
@@ -553,7 +522,7 @@ TEST(token_not_in_clear)
     struct store *s;
     char tok[STORE_TOKEN_LEN + 1], hash[65], db[4096], wal[4096];
 
-    if (tmp_begin() < 0) {
+    if (tmp_begin("store") < 0) {
         CHECK(!"mkdtemp");
         return;
     }
@@ -581,7 +550,7 @@ TEST(revoke)
     char tok[STORE_TOKEN_LEN + 1], tok2[STORE_TOKEN_LEN + 1];
     struct store_user u;
 
-    if (tmp_begin() < 0) {
+    if (tmp_begin("store") < 0) {
         CHECK(!"mkdtemp");
         return;
     }
@@ -613,7 +582,7 @@ TEST(admin_bootstrap)
     struct store_user u;
     bool created = false;
 
-    if (tmp_begin() < 0) {
+    if (tmp_begin("store") < 0) {
         CHECK(!"mkdtemp");
         return;
     }
@@ -646,7 +615,7 @@ TEST(admin_bootstrap)
     store_close(s);
     tmp_end();
 
-    if (tmp_begin() < 0) {
+    if (tmp_begin("store") < 0) {
         CHECK(!"mkdtemp");
         return;
     }
