@@ -61,3 +61,59 @@ make_corpus() {
     cp "$NH_TOP"/tests/fixtures/*.html "$d/web/"
     cp "$NH_TOP"/tests/fixtures/*.txt "$d/notes/"
 }
+
+# ---- nhd on an ephemeral loopback port ------------------------------------
+# nhd_start [DATA_DIR [OUTFILE [EXTRA NHD ARGS...]]]: pick a free port
+# (NHD_PORT, unless already set), start nhd in the background (NHD_PID),
+# wait for GET /health, and stop it with SIGKILL when the test exits.
+# NHD_URL is the WebSocket URL, NHD_HTTP the HTTP base.
+NHD="$NH_BIN/nhd"
+NHD_PID=""
+_nhd_cleanup() {
+    if [ -n "$NHD_PID" ]; then kill -KILL "$NHD_PID" 2>/dev/null || true; fi
+}
+trap _nhd_cleanup EXIT
+
+nhd_start() {
+    local dir=${1:-./d} out=${2:-nhd.out}
+    shift 2 2>/dev/null || shift $#
+    : "${NHD_PORT:=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')}"
+    NHD_URL="ws://127.0.0.1:$NHD_PORT/ws"
+    NHD_HTTP="http://127.0.0.1:$NHD_PORT"
+    "$NHD" --data "$dir" --listen "127.0.0.1:$NHD_PORT" "$@" >"$out" 2>>nhd.err &
+    NHD_PID=$!
+    "$PY" - "$NHD_PORT" <<'PYEOF' || fail "nhd did not answer /health"
+import json, sys, time, urllib.request
+url = "http://127.0.0.1:%s/health" % sys.argv[1]
+for _ in range(200):
+    try:
+        with urllib.request.urlopen(url, timeout=1) as r:
+            j = json.load(r)
+            assert j["ok"] is True and isinstance(j["version"], str), j
+            sys.exit(0)
+    except (OSError, ValueError):
+        time.sleep(0.05)
+sys.exit(1)
+PYEOF
+}
+
+# nhd_stop: SIGTERM, expect exit status 0 within 5 s
+nhd_stop() {
+    local rc=0
+    kill -TERM "$NHD_PID"
+    for _ in $(seq 50); do
+        kill -0 "$NHD_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$NHD_PID" 2>/dev/null && fail "nhd still running 5 s after SIGTERM"
+    wait "$NHD_PID" || rc=$?
+    NHD_PID=""
+    expect_eq "nhd exit status" 0 "$rc"
+}
+
+# nhd_kill: SIGKILL and reap
+nhd_kill() {
+    kill -KILL "$NHD_PID" 2>/dev/null || true
+    wait "$NHD_PID" 2>/dev/null || true
+    NHD_PID=""
+}

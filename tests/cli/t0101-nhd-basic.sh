@@ -6,58 +6,16 @@
 # message sent and received is checked against schemas/protocol
 # (tests/cli/proto_check.py); the malformed requests must fail that check.
 . "$NH_TOP/tests/cli/lib.sh"
-NHD="$NH_BIN/nhd"
-
-PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-pid=""
-cleanup() {
-    if [ -n "$pid" ]; then kill -KILL "$pid" 2>/dev/null || true; fi
-}
-trap cleanup EXIT
-
-# start_nhd OUTFILE: run nhd in the background, wait for /health
-start_nhd() {
-    "$NHD" --data ./d --listen "127.0.0.1:$PORT" >"$1" 2>>nhd.err &
-    pid=$!
-    "$PY" - "$PORT" <<'PYEOF' || fail "nhd did not answer /health"
-import json, sys, time, urllib.request
-url = "http://127.0.0.1:%s/health" % sys.argv[1]
-for _ in range(200):
-    try:
-        with urllib.request.urlopen(url, timeout=1) as r:
-            j = json.load(r)
-            assert j["ok"] is True and isinstance(j["version"], str), j
-            sys.exit(0)
-    except (OSError, ValueError):
-        time.sleep(0.05)
-sys.exit(1)
-PYEOF
-}
-
-# stop_nhd: SIGTERM, expect status 0 within 5 s
-stop_nhd() {
-    kill -TERM "$pid"
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -0 "$pid" 2>/dev/null && fail "nhd still running 5 s after SIGTERM"
-    rc=0
-    wait "$pid" || rc=$?
-    pid=""
-    expect_eq "nhd exit status" 0 "$rc"
-}
-
 "$PY" "$NH_TOP/tests/cli/proto_check.py" >/dev/null ||
     fail "proto_check self-test failed"
 
-start_nhd out1
+nhd_start ./d out1
 [ -f d/admin.token ] || fail "no d/admin.token"
 expect_eq "admin.token mode" 600 "$(stat -c %a d/admin.token)"
 token=$(cat d/admin.token)
 grep -q "$token" out1 || fail "token not printed on first start"
 
-"$PY" - "$PORT" "$token" "$NH_TOP" <<'PYEOF' || fail "protocol checks failed"
+"$PY" - "$NHD_PORT" "$token" "$NH_TOP" <<'PYEOF' || fail "protocol checks failed"
 import asyncio, json, os, sys
 import jsonschema
 import websockets
@@ -176,13 +134,13 @@ async def main():
 asyncio.run(main())
 PYEOF
 
-stop_nhd
+nhd_stop
 
 # a restart on the same data directory prints no new token
-start_nhd out2
+nhd_start ./d out2
 grep -q . out2 && fail "token printed again on restart: $(cat out2)"
 expect_eq "admin.token unchanged" "$token" "$(cat d/admin.token)"
-stop_nhd
+nhd_stop
 if grep -iE ': error|sanitizer|runtime error' nhd.err; then
     fail "nhd logged errors"
 fi

@@ -4,35 +4,14 @@
 # imports giving the same version id, dataset.list / dataset.versions,
 # "not_found" for a missing shard, objects and manifest on disk.
 . "$NH_TOP/tests/cli/lib.sh"
-NHD="$NH_BIN/nhd"
-
-PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-pid=""
-cleanup() {
-    if [ -n "$pid" ]; then kill -KILL "$pid" 2>/dev/null || true; fi
-}
-trap cleanup EXIT
-
-"$NHD" --data ./d --listen "127.0.0.1:$PORT" >out 2>>nhd.err &
-pid=$!
-"$PY" - "$PORT" <<'PYEOF' || fail "nhd did not answer /health"
-import json, sys, time, urllib.request
-url = "http://127.0.0.1:%s/health" % sys.argv[1]
-for _ in range(200):
-    try:
-        with urllib.request.urlopen(url, timeout=1) as r:
-            sys.exit(0 if json.load(r)["ok"] is True else 1)
-    except (OSError, ValueError):
-        time.sleep(0.05)
-sys.exit(1)
-PYEOF
+nhd_start ./d out
 
 cp "$NH_TOP/tests/fixtures/en-web.jsonl" a.jsonl
 cp "$NH_TOP/tests/fixtures/zh-web.jsonl" b.jsonl
 docs=$(cat a.jsonl b.jsonl | wc -l)
 bytes=$(cat a.jsonl b.jsonl | wc -c)
 
-"$PY" - "$PORT" "$(cat d/admin.token)" "$PWD" "$docs" "$bytes" \
+"$PY" - "$NHD_PORT" "$(cat d/admin.token)" "$PWD" "$docs" "$bytes" \
     <<'PYEOF' >version || fail "dataset checks failed"
 import asyncio, json, os, re, sys
 import websockets
@@ -151,11 +130,7 @@ for f in a.jsonl b.jsonl; do
 done
 ls d/manifests | grep -q tmp- && fail "temporary manifest left behind"
 
-kill -TERM "$pid"
-rc=0
-wait "$pid" || rc=$?
-pid=""
-expect_eq "nhd exit status" 0 "$rc"
+nhd_stop
 if grep -iE ': error|sanitizer|runtime error' nhd.err; then
     fail "nhd logged errors"
 fi
