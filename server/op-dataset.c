@@ -1,6 +1,7 @@
 /* op-dataset.c - the dataset ops: "dataset.import", ".list", ".versions"
  *
- * dataset.import hands server-side JSONL shards to version_commit()
+ * dataset.import hands server-side JSONL shards (or finished uploads,
+ * op-upload.c) to version_commit()
  * (version.h), which stores them, writes the manifest and records the
  * version on top of the dataset's newest one. Importing the same shards
  * on top of the same parent gives the same id (the id is the manifest's
@@ -22,12 +23,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Check args; *name and *paths point into args. */
+/* Check args: *name points into args, *list at "paths" or "uploads"
+ * (exactly one of them; *uploads says which). */
 static int
-import_args(const cJSON *args, const char **name, const cJSON **paths,
-            struct nh_error *err)
+import_args(const cJSON *args, const char **name, const cJSON **list,
+            bool *uploads, struct nh_error *err)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, "name");
+    const cJSON *paths = cJSON_GetObjectItemCaseSensitive(args, "paths");
+    const cJSON *ups = cJSON_GetObjectItemCaseSensitive(args, "uploads");
+    const char *key = ups ? "uploads" : "paths";
     const cJSON *p;
     int i = 0;
 
@@ -37,20 +42,56 @@ import_args(const cJSON *args, const char **name, const cJSON **paths,
                          "spaces, '@' or '/'",
                          REF_DATASET_NAME_MAX);
     *name = v->valuestring;
-    *paths = cJSON_GetObjectItemCaseSensitive(args, "paths");
-    if (!cJSON_IsArray(*paths) || cJSON_GetArraySize(*paths) < 1 ||
-        cJSON_GetArraySize(*paths) > VERSION_MAX_SHARDS)
+    if (paths && ups)
         return nh_errorf(err, NH_EINVAL,
-                         "'args.paths' must be an array of 1-%d paths",
-                         VERSION_MAX_SHARDS);
-    cJSON_ArrayForEach(p, *paths)
+                         "give 'args.paths' or 'args.uploads', not both");
+    *uploads = ups != NULL;
+    *list = ups ? ups : paths;
+    if (!cJSON_IsArray(*list) || cJSON_GetArraySize(*list) < 1 ||
+        cJSON_GetArraySize(*list) > VERSION_MAX_SHARDS)
+        return nh_errorf(err, NH_EINVAL,
+                         "'args.%s' must be an array of 1-%d %s", key,
+                         VERSION_MAX_SHARDS, ups ? "upload ids" : "paths");
+    cJSON_ArrayForEach(p, *list)
     {
-        if (!cJSON_IsString(p) || !p->valuestring[0])
-            return nh_errorf(err, NH_EINVAL,
-                             "'args.paths[%d]' must be a non-empty string", i);
+        if (!cJSON_IsString(p) || !p->valuestring[0] ||
+            (ups && !objstore_hash_valid(p->valuestring)))
+            return nh_errorf(err, NH_EINVAL, "'args.%s[%d]' must be %s", key, i,
+                             ups ? "an upload id" : "a non-empty string");
         i++;
     }
     return 0;
+}
+
+/* The object of each finished upload in ids (n of them), in objects
+ * (n hashes in one block); labels[i] is "upload ID". */
+static int
+import_uploads(sqlite3 *db, const char **ids, size_t n,
+               char (*objects)[OBJSTORE_HASH_LEN + 1], char (*labels)[48],
+               struct nh_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    size_t i;
+    int rc, src;
+
+    rc = sql_prepare(db, "SELECT object FROM uploads WHERE id = ?1", &st, err);
+    for (i = 0; i < n && rc == 0; i++) {
+        snprintf(labels[i], sizeof(labels[i]), "upload %s", ids[i]);
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, ids[i], -1, SQLITE_STATIC);
+        src = sqlite3_step(st);
+        if (src == SQLITE_DONE)
+            rc = nh_errorf(err, NH_ENOENT, "no upload '%s'", ids[i]);
+        else if (src != SQLITE_ROW)
+            rc = sql_fail(db, err, "cannot read uploads");
+        else if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+            rc = nh_errorf(err, NH_EINVAL, "upload '%s' is not finished",
+                           ids[i]);
+        else if (!sql_column_hash(st, 0, objects[i]))
+            rc = nh_errorf(err, NH_ECORRUPT, "bad object hash in database");
+    }
+    sqlite3_finalize(st);
+    return rc;
 }
 
 /* The result of an import: the version's totals from its rows. */
@@ -99,29 +140,55 @@ op_dataset_import(struct store *s, const struct dbq_job *job,
                   struct dbq_result *res)
 {
     char id[OBJSTORE_HASH_LEN + 1];
+    char(*objects)[OBJSTORE_HASH_LEN + 1] = NULL;
+    char(*labels)[48] = NULL;
+    const char **names = NULL, **objs = NULL, **labs = NULL;
     struct version_spec spec = {0};
-    const char **paths = NULL;
     struct nh_error err = {0};
     const cJSON *arr = NULL, *p;
     cJSON *result = NULL;
+    bool uploads = false;
     size_t i = 0;
     int rc;
 
-    rc = import_args(job->args, &spec.dataset, &arr, &err);
+    rc = import_args(job->args, &spec.dataset, &arr, &uploads, &err);
     if (rc == 0) {
         spec.n = (size_t)cJSON_GetArraySize(arr);
-        paths = calloc(spec.n, sizeof(*paths));
-        if (!paths)
+        names = calloc(spec.n, sizeof(*names));
+        if (!names)
             rc = nh_errorf(&err, NH_ENOMEM, "out of memory");
     }
     if (rc == 0) {
-        cJSON_ArrayForEach(p, arr) paths[i++] = p->valuestring;
-        spec.paths = paths;
-        rc = version_commit(store_db(s), job->data_dir, &spec, id, &err);
+        cJSON_ArrayForEach(p, arr) names[i++] = p->valuestring;
+        if (uploads) {
+            objects = calloc(spec.n, sizeof(*objects));
+            labels = calloc(spec.n, sizeof(*labels));
+            objs = calloc(spec.n, sizeof(*objs));
+            labs = calloc(spec.n, sizeof(*labs));
+            if (!objects || !labels || !objs || !labs)
+                rc = nh_errorf(&err, NH_ENOMEM, "out of memory");
+            if (rc == 0)
+                rc = import_uploads(store_db(s), names, spec.n, objects, labels,
+                                    &err);
+            for (i = 0; rc == 0 && i < spec.n; i++) {
+                objs[i] = objects[i];
+                labs[i] = labels[i];
+            }
+            spec.objects = objs;
+            spec.labels = labs;
+        } else {
+            spec.paths = names;
+        }
     }
     if (rc == 0)
+        rc = version_commit(store_db(s), job->data_dir, &spec, id, &err);
+    if (rc == 0)
         rc = import_result(store_db(s), spec.dataset, id, &result, &err);
-    free(paths);
+    free(names);
+    free(objects);
+    free(labels);
+    free(objs);
+    free(labs);
     ops_reply(job, res, rc, result, &err);
 }
 
@@ -213,13 +280,13 @@ static int
 versions_fill(sqlite3 *db, int64_t ds, cJSON *arr, struct nh_error *err)
 {
     sqlite3_stmt *st = NULL;
-    cJSON *o;
+    cJSON *o, *tags;
     int rc, src = SQLITE_DONE;
 
     rc = sql_prepare(
         db,
         REF_CHAIN_CTE
-        "SELECT v.id, v.parent, v.docs, v.bytes, v.created"
+        "SELECT v.id, v.parent, v.docs, v.bytes, v.created, v.job_id"
         " FROM chain c JOIN versions v ON v.id = c.id" REF_NEWEST_FIRST,
         &st, err);
     if (rc < 0)
@@ -244,8 +311,16 @@ versions_fill(sqlite3 *db, int64_t ds, cJSON *arr, struct nh_error *err)
             !cJSON_AddNumberToObject(o, "bytes",
                                      (double)sqlite3_column_int64(st, 3)) ||
             !cJSON_AddNumberToObject(o, "created",
-                                     (double)sqlite3_column_int64(st, 4)))
+                                     (double)sqlite3_column_int64(st, 4)) ||
+            !(sqlite3_column_type(st, 5) == SQLITE_NULL
+                  ? cJSON_AddNullToObject(o, "job")
+                  : cJSON_AddNumberToObject(
+                        o, "job", (double)sqlite3_column_int64(st, 5))) ||
+            !(tags = cJSON_AddArrayToObject(o, "tags")))
             rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+        else
+            rc = ref_version_tags(db, (const char *)sqlite3_column_text(st, 0),
+                                  tags, err);
     }
     if (rc == 0 && src != SQLITE_DONE)
         rc = sql_fail(db, err, "cannot read versions");

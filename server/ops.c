@@ -14,9 +14,17 @@
 #include <string.h>
 
 static const struct op_desc op_table[] = {
+    {"dataset.diff", STORE_ROLE_REVIEWER, op_dataset_diff},
     {"dataset.import", STORE_ROLE_ENGINEER, op_dataset_import},
+    {"dataset.lineage", STORE_ROLE_REVIEWER, op_dataset_lineage},
     {"dataset.list", STORE_ROLE_REVIEWER, op_dataset_list},
+    {"dataset.read", STORE_ROLE_REVIEWER, op_dataset_read},
+    {"dataset.show", STORE_ROLE_REVIEWER, op_dataset_show},
+    {"dataset.tag", STORE_ROLE_ENGINEER, op_dataset_tag},
     {"dataset.versions", STORE_ROLE_REVIEWER, op_dataset_versions},
+    {"upload.begin", STORE_ROLE_ENGINEER, op_upload_begin},
+    {"upload.chunk", STORE_ROLE_ENGINEER, op_upload_chunk},
+    {"upload.finish", STORE_ROLE_ENGINEER, op_upload_finish},
     {"user.add", STORE_ROLE_ADMIN, op_user_add},
     {"user.revoke", STORE_ROLE_ADMIN, op_user_revoke},
 };

@@ -41,10 +41,19 @@ bool ops_role_allows(const char *have, const char *need);
 void ops_reply(const struct dbq_job *job, struct dbq_result *res, int rc,
                cJSON *result, const struct nh_error *err);
 
-/* Op functions (op-dataset.c, op-user.c). */
+/* Op functions (op-dataset.c, op-version.c, op-diff.c, op-read.c,
+ * op-upload.c, op-user.c). */
+dbq_fn op_dataset_diff;
 dbq_fn op_dataset_import;
+dbq_fn op_dataset_lineage;
 dbq_fn op_dataset_list;
+dbq_fn op_dataset_read;
+dbq_fn op_dataset_show;
+dbq_fn op_dataset_tag;
 dbq_fn op_dataset_versions;
+dbq_fn op_upload_begin;
+dbq_fn op_upload_chunk;
+dbq_fn op_upload_finish;
 dbq_fn op_user_add;
 dbq_fn op_user_revoke;
 

@@ -241,3 +241,30 @@ ref_resolve(sqlite3 *db, const char *ref, struct ref_version *out,
     memcpy(out->version, id, sizeof(id));
     return 0;
 }
+
+int
+ref_version_tags(sqlite3 *db, const char *id, cJSON *arr, struct nh_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, src = SQLITE_DONE;
+
+    rc = sql_prepare(
+        db, "SELECT name FROM tags WHERE version_id = ?1 ORDER BY name", &st,
+        err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        cJSON *s = cJSON_CreateString((const char *)sqlite3_column_text(st, 0));
+
+        if (!s || !cJSON_AddItemToArray(arr, s)) {
+            cJSON_Delete(s);
+            rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+            break;
+        }
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = sql_fail(db, err, "cannot read tags");
+    sqlite3_finalize(st);
+    return rc;
+}

@@ -23,6 +23,7 @@
 #include "err.h"
 #include "objstore.h"
 
+#include <cjson/cJSON.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -76,5 +77,10 @@ int ref_newest_version(sqlite3 *db, int64_t ds, bool *found,
                        char id[OBJSTORE_HASH_LEN + 1],
                        char parent[OBJSTORE_HASH_LEN + 1],
                        struct nh_error *err);
+
+/* Append the names of the tags on version id to arr (a cJSON array),
+ * sorted. */
+int ref_version_tags(sqlite3 *db, const char *id, cJSON *arr,
+                     struct nh_error *err);
 
 #endif

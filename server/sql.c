@@ -55,3 +55,19 @@ sql_rollback(sqlite3 *db)
     if (!sqlite3_get_autocommit(db))
         sql_exec(db, "ROLLBACK", NULL);
 }
+
+bool
+sql_add_column(cJSON *obj, const char *key, sqlite3_stmt *st, int col)
+{
+    switch (sqlite3_column_type(st, col)) {
+    case SQLITE_NULL:
+        return cJSON_AddNullToObject(obj, key) != NULL;
+    case SQLITE_INTEGER:
+        return cJSON_AddNumberToObject(
+                   obj, key, (double)sqlite3_column_int64(st, col)) != NULL;
+    default:
+        return cJSON_AddStringToObject(
+                   obj, key, (const char *)sqlite3_column_text(st, col)) !=
+               NULL;
+    }
+}

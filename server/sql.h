@@ -10,6 +10,7 @@
 
 #include "err.h"
 
+#include <cjson/cJSON.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 
@@ -27,6 +28,11 @@ int sql_exec(sqlite3 *db, const char *sql, struct nh_error *err);
 /* Copy column col into out when it is exactly 32 lowercase hex digits;
  * false otherwise (out untouched). */
 bool sql_column_hash(sqlite3_stmt *st, int col, char out[33]);
+
+/* Add column col of st's current row to obj under key: NULL as null,
+ * an integer as a number, anything else as a string. false when out of
+ * memory. */
+bool sql_add_column(cJSON *obj, const char *key, sqlite3_stmt *st, int col);
 
 /* Roll back the open transaction, if any (after a failure). */
 void sql_rollback(sqlite3 *db);

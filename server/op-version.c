@@ -1,0 +1,284 @@
+/* op-version.c - ops on one dataset version: "dataset.show",
+ * "dataset.lineage", "dataset.tag"
+ *
+ * Each takes a ref (ref.h) and answers from the versions, version_shards
+ * and tags tables inside one read transaction, so a concurrent import or
+ * tag move is seen whole or not at all. dataset.tag writes: a tag is a
+ * movable name, so tagging again points the tag at the new version.
+ * Everything runs on a DB worker (ops.h).
+ */
+#include "ops.h"
+
+#include "ref.h"
+#include "sql.h"
+#include "store.h"
+
+#include <sqlite3.h>
+#include <string.h>
+
+/* The string args.key, or NULL after filling err. */
+static const char *
+arg_string(const cJSON *args, const char *key, struct nh_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, key);
+
+    if (!cJSON_IsString(v)) {
+        nh_errorf(err, NH_EINVAL, "'args.%s' must be a string", key);
+        return NULL;
+    }
+    return v->valuestring;
+}
+
+/* Resolve args.ref into *rv inside an open transaction. */
+static int
+arg_ref(sqlite3 *db, const cJSON *args, struct ref_version *rv,
+        struct nh_error *err)
+{
+    const char *ref = arg_string(args, "ref", err);
+
+    if (!ref)
+        return NH_EINVAL;
+    return ref_resolve(db, ref, rv, err);
+}
+
+/* Add the shards of version id to obj as "shards". */
+static int
+show_shards(sqlite3 *db, const char *id, cJSON *obj, struct nh_error *err)
+{
+    cJSON *arr = cJSON_AddArrayToObject(obj, "shards"), *o;
+    sqlite3_stmt *st = NULL;
+    int rc, src = SQLITE_DONE;
+
+    if (!arr)
+        return nh_errorf(err, NH_ENOMEM, "out of memory");
+    rc = sql_prepare(db,
+                     "SELECT object, docs, bytes FROM version_shards"
+                     " WHERE version_id = ?1 ORDER BY seq",
+                     &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        o = cJSON_CreateObject();
+        if (!o || !cJSON_AddItemToArray(arr, o)) {
+            cJSON_Delete(o);
+            rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+            break;
+        }
+        if (!sql_add_column(o, "object", st, 0) ||
+            !sql_add_column(o, "docs", st, 1) ||
+            !sql_add_column(o, "bytes", st, 2))
+            rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = sql_fail(db, err, "cannot read version shards");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int
+show(sqlite3 *db, const cJSON *args, cJSON **out, struct nh_error *err)
+{
+    struct ref_version rv;
+    sqlite3_stmt *st = NULL;
+    cJSON *r = NULL, *tags;
+    int rc, src;
+
+    rc = arg_ref(db, args, &rv, err);
+    if (rc < 0)
+        return rc;
+    rc = sql_prepare(db,
+                     "SELECT parent, job_id, config_hash, tool_version, docs,"
+                     " bytes, created FROM versions WHERE id = ?1",
+                     &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, rv.version, -1, SQLITE_STATIC);
+    src = sqlite3_step(st);
+    if (src != SQLITE_ROW) {
+        rc = sql_fail(db, err, "cannot read versions");
+        goto out;
+    }
+    r = cJSON_CreateObject();
+    if (!r || !cJSON_AddStringToObject(r, "dataset", rv.dataset) ||
+        !cJSON_AddStringToObject(r, "version", rv.version) ||
+        !sql_add_column(r, "parent", st, 0) ||
+        !sql_add_column(r, "job", st, 1) ||
+        !sql_add_column(r, "config_hash", st, 2) ||
+        !sql_add_column(r, "tool_version", st, 3) ||
+        !sql_add_column(r, "docs", st, 4) ||
+        !sql_add_column(r, "bytes", st, 5) ||
+        !sql_add_column(r, "created", st, 6) ||
+        !(tags = cJSON_AddArrayToObject(r, "tags"))) {
+        rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = ref_version_tags(db, rv.version, tags, err);
+    if (rc == 0)
+        rc = show_shards(db, rv.version, r, err);
+    if (rc == 0) {
+        *out = r;
+        r = NULL;
+    }
+out:
+    cJSON_Delete(r);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Every version of the ref's dataset and all their ancestors, oldest
+ * first. */
+static int
+lineage(sqlite3 *db, const cJSON *args, cJSON **out, struct nh_error *err)
+{
+    struct ref_version rv;
+    sqlite3_stmt *st = NULL;
+    cJSON *r = NULL, *nodes, *o, *tags;
+    int rc, src = SQLITE_DONE;
+
+    rc = arg_ref(db, args, &rv, err);
+    if (rc < 0)
+        return rc;
+    r = cJSON_CreateObject();
+    if (!r || !cJSON_AddStringToObject(r, "root", rv.version) ||
+        !(nodes = cJSON_AddArrayToObject(r, "nodes"))) {
+        rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = sql_prepare(
+        db,
+        "WITH RECURSIVE anc(id) AS ("
+        " SELECT id FROM versions WHERE dataset_id = ?1"
+        " UNION SELECT v.parent FROM versions v JOIN anc a ON v.id = a.id"
+        "  WHERE v.parent IS NOT NULL) "
+        "SELECT v.id, d.name, v.parent, v.job_id, v.config_hash, v.docs,"
+        " v.bytes, v.created FROM anc JOIN versions v ON v.id = anc.id"
+        " JOIN datasets d ON d.id = v.dataset_id ORDER BY v.created, v.id",
+        &st, err);
+    if (rc < 0)
+        goto out;
+    sqlite3_bind_int64(st, 1, rv.dataset_id);
+    while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        o = cJSON_CreateObject();
+        if (!o || !cJSON_AddItemToArray(nodes, o)) {
+            cJSON_Delete(o);
+            rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+            break;
+        }
+        if (!sql_add_column(o, "id", st, 0) ||
+            !sql_add_column(o, "dataset", st, 1) ||
+            !sql_add_column(o, "parent", st, 2) ||
+            !sql_add_column(o, "job", st, 3) ||
+            !sql_add_column(o, "config_hash", st, 4) ||
+            !sql_add_column(o, "docs", st, 5) ||
+            !sql_add_column(o, "bytes", st, 6) ||
+            !sql_add_column(o, "created", st, 7) ||
+            !(tags = cJSON_AddArrayToObject(o, "tags")))
+            rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+        else
+            rc = ref_version_tags(db, (const char *)sqlite3_column_text(st, 0),
+                                  tags, err);
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = sql_fail(db, err, "cannot read versions");
+    if (rc == 0) {
+        *out = r;
+        r = NULL;
+    }
+out:
+    cJSON_Delete(r);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Point args.tag of the ref's dataset at the ref's version. */
+static int
+tag(sqlite3 *db, const cJSON *args, cJSON **out, struct nh_error *err)
+{
+    struct ref_version rv;
+    sqlite3_stmt *st = NULL;
+    const char *name;
+    cJSON *r = NULL;
+    int rc;
+
+    name = arg_string(args, "tag", err);
+    if (!name)
+        return NH_EINVAL;
+    if (!ref_tag_valid(name))
+        return nh_errorf(err, NH_EINVAL,
+                         "bad tag '%.200s': 1-%d bytes of [A-Za-z0-9._-], not "
+                         "%d or more hex digits only",
+                         name, REF_TAG_MAX, REF_PREFIX_MIN);
+    rc = arg_ref(db, args, &rv, err);
+    if (rc < 0)
+        return rc;
+    rc = sql_prepare(db,
+                     "INSERT INTO tags (dataset_id, name, version_id)"
+                     " VALUES (?1, ?2, ?3) ON CONFLICT (dataset_id, name)"
+                     " DO UPDATE SET version_id = excluded.version_id",
+                     &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, rv.dataset_id);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, rv.version, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sql_fail(db, err, "cannot set tag");
+    sqlite3_finalize(st);
+    if (rc < 0)
+        return rc;
+    r = cJSON_CreateObject();
+    if (!r || !cJSON_AddStringToObject(r, "dataset", rv.dataset) ||
+        !cJSON_AddStringToObject(r, "tag", name) ||
+        !cJSON_AddStringToObject(r, "version", rv.version)) {
+        cJSON_Delete(r);
+        return nh_errorf(err, NH_ENOMEM, "out of memory");
+    }
+    *out = r;
+    return 0;
+}
+
+/* Run fn in one transaction (IMMEDIATE when it writes) and reply. */
+static void
+run(struct store *s, const struct dbq_job *job, struct dbq_result *res,
+    int (*fn)(sqlite3 *, const cJSON *, cJSON **, struct nh_error *),
+    bool writes)
+{
+    sqlite3 *db = store_db(s);
+    struct nh_error err = {0};
+    cJSON *result = NULL;
+    int rc;
+
+    rc = sql_exec(db, writes ? "BEGIN IMMEDIATE" : "BEGIN", &err);
+    if (rc == 0)
+        rc = fn(db, job->args, &result, &err);
+    if (rc == 0)
+        rc = sql_exec(db, "COMMIT", &err);
+    if (rc < 0) {
+        sql_rollback(db);
+        cJSON_Delete(result);
+        result = NULL;
+    }
+    ops_reply(job, res, rc, result, &err);
+}
+
+void
+op_dataset_show(struct store *s, const struct dbq_job *job,
+                struct dbq_result *res)
+{
+    run(s, job, res, show, false);
+}
+
+void
+op_dataset_lineage(struct store *s, const struct dbq_job *job,
+                   struct dbq_result *res)
+{
+    run(s, job, res, lineage, false);
+}
+
+void
+op_dataset_tag(struct store *s, const struct dbq_job *job,
+               struct dbq_result *res)
+{
+    run(s, job, res, tag, true);
+}
