@@ -133,7 +133,16 @@ def _selftest():
              "bytes": 0}]}}, "dataset.list"),
         ("response", {"id": 4, "ok": True, "result": {"versions": [
             {"id": h32, "parent": None, "docs": 5, "bytes": 900,
-             "created": 1700000000}]}}, "dataset.versions"),
+             "created": 1700000000, "job": None, "tags": ["prod"]}]}},
+         "dataset.versions"),
+        ("request", {"id": 10, "op": "dataset.import",
+                     "args": {"name": "web", "uploads": [h32]}}, None),
+        ("request", {"id": 11, "op": "dataset.read",
+                     "args": {"ref": "web@prod", "shard": 0, "offset": 0}},
+         None),
+        ("response", {"id": 11, "ok": True, "result": {
+            "version": h32, "shard": 0, "shards": 1, "offset": 0, "next": 3,
+            "eof": True, "data": "{}\n"}}, "dataset.read"),
         ("response", {"id": 5, "ok": True, "result": {
             "name": "li", "role": "reviewer", "token": h64}}, "user.add"),
         ("response", {"id": 8, "ok": True, "result": {"name": "li"}},
@@ -174,6 +183,14 @@ def _selftest():
         ("response", {"id": 1, "ok": True, "result": {
             "name": "li", "role": "reviewer"}}, "user.add"),
         ("event", {"event": "job.progress", "topic": "job/1"}, None),
+        ("request", {"id": 1, "op": "dataset.import",
+                     "args": {"name": "web", "paths": ["/a"],
+                              "uploads": [h32]}}, None),
+        ("request", {"id": 1, "op": "dataset.tag",
+                     "args": {"ref": "web", "tag": "a b"}}, None),
+        ("request", {"id": 1, "op": "upload.chunk",
+                     "args": {"upload": h32, "offset": 0, "data": "a b"}},
+         None),
     ]
     for d, m, op in good:
         check(d, m, op)
@@ -181,7 +198,10 @@ def _selftest():
         if is_valid(d, m, op):
             raise AssertionError("accepted bad %s %s" % (d, json.dumps(m)))
     missing = {"auth", "ping", "dataset.list", "dataset.versions",
-               "dataset.import", "user.add", "user.revoke"} - set(OPS)
+               "dataset.import", "dataset.show", "dataset.lineage",
+               "dataset.diff", "dataset.tag", "dataset.read", "upload.begin",
+               "upload.chunk", "upload.finish", "user.add",
+               "user.revoke"} - set(OPS)
     if missing:
         raise AssertionError("no schema for %s" % sorted(missing))
     print("proto_check: %d schemas, %d good and %d bad samples ok"
