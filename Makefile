@@ -70,7 +70,8 @@ $(1)/nh-clean: $(1)/obj/pipeline/main.o $(1)/libnhpipe.a $(1)/libnhcommon.a
 	@echo "  LINK    $$@"
 	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(LDLIBS)
 
-$(1)/nhd: $(1)/obj/server/nhd.o $(1)/libnhserver.a $(1)/libnhcommon.a
+$(1)/nhd: $(1)/obj/server/nhd.o $(1)/libnhserver.a $(1)/libnhpipe.a \
+          $(1)/libnhcommon.a
 	@echo "  LINK    $$@"
 	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(LWS_LIBS) $$(LDLIBS)
 

@@ -33,6 +33,8 @@ nh_strerror(int code)
         return "already exists";
     case NH_ECORRUPT:
         return "corrupt data";
+    case NH_ECONFLICT:
+        return "wrong state";
     }
     return "unknown error";
 }

@@ -11,14 +11,15 @@
 
 enum nh_errcode {
     NH_OK = 0,
-    NH_ENOMEM = -1,   /* allocation failed */
-    NH_EIO = -2,      /* a system call failed; errno-derived message */
-    NH_EFORMAT = -3,  /* input is not in the expected format */
-    NH_ETOOBIG = -4,  /* input over a configured size limit */
-    NH_EINVAL = -5,   /* bad argument or configuration value */
-    NH_ENOENT = -6,   /* a named thing does not exist */
-    NH_EEXIST = -7,   /* a named thing already exists */
-    NH_ECORRUPT = -8, /* stored data failed a check (magic, checksum) */
+    NH_ENOMEM = -1,    /* allocation failed */
+    NH_EIO = -2,       /* a system call failed; errno-derived message */
+    NH_EFORMAT = -3,   /* input is not in the expected format */
+    NH_ETOOBIG = -4,   /* input over a configured size limit */
+    NH_EINVAL = -5,    /* bad argument or configuration value */
+    NH_ENOENT = -6,    /* a named thing does not exist */
+    NH_EEXIST = -7,    /* a named thing already exists */
+    NH_ECORRUPT = -8,  /* stored data failed a check (magic, checksum) */
+    NH_ECONFLICT = -9, /* the thing is in the wrong state for this */
 };
 
 struct nh_error {

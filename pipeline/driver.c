@@ -253,8 +253,10 @@ struct run {
     double started;
     atomic_int stop_progress;
 
-    /* fault injection for tests: NH_FAULT=kill-after-units:N */
+    /* fault injection for tests: NH_FAULT=kill-after-units:N (SIGKILL
+     * after N units) and NH_FAULT=unit-delay-ms:N (a slow run) */
     long kill_after;
+    long unit_delay_ms;
     atomic_long units_run;
 };
 
@@ -752,6 +754,11 @@ worker_main(void *arg)
             if (r->kill_after > 0 &&
                 atomic_fetch_add(&r->units_run, 1) + 1 >= r->kill_after)
                 raise(SIGKILL);
+            if (r->unit_delay_ms > 0) {
+                struct timespec ts = {r->unit_delay_ms / 1000,
+                                      r->unit_delay_ms % 1000 * 1000000};
+                nanosleep(&ts, NULL);
+            }
         }
         atomic_fetch_add(&r->units_done, 1);
     }
@@ -1533,6 +1540,8 @@ driver_run(const struct pipeline *p, const struct input_set *in,
 
         if (f && !strncmp(f, "kill-after-units:", 17))
             r.kill_after = atol(f + 17);
+        if (f && !strncmp(f, "unit-delay-ms:", 14))
+            r.unit_delay_ms = atol(f + 14);
     }
     pthread_mutex_init(&r.err_lock, NULL);
     if (strbuf_addf(&work, "%s/.work", opts->out) < 0)

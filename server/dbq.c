@@ -50,6 +50,7 @@ dbq_result_free(struct dbq_result *res)
     if (!res)
         return;
     free(res->text);
+    free(res->event);
     free(res);
 }
 

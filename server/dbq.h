@@ -29,6 +29,7 @@
 struct dbq;
 struct dbq_job;
 struct dbq_result;
+struct jobs;
 
 /* Runs on a worker thread with that worker's store. It reads job (args
  * included) and fills res: text/len (a malloc'd response, or NULL for
@@ -48,6 +49,8 @@ struct dbq_job {
     dbq_fn *fn;
     cJSON *args;          /* the request's args (or NULL); freed with the job */
     const char *data_dir; /* nhd's --data, for ops that touch files */
+    struct jobs *jobs;    /* the job supervisor (jobs.h), for job ops */
+    char user[STORE_USER_NAME_MAX + 1]; /* who asked (after auth) */
 };
 
 enum dbq_auth { DBQ_AUTH_NONE, DBQ_AUTH_OK, DBQ_AUTH_BAD };
@@ -59,6 +62,10 @@ struct dbq_result {
     size_t len;
     enum dbq_auth auth;     /* the outcome of an auth job */
     struct store_user user; /* who authenticated, when auth is OK */
+    char *event;            /* an event sent right after text, or NULL */
+    size_t event_len;
+    bool unsubscribe; /* subscribe failed: drop args.topic again */
+    char topic[32];   /* the topic of a subscribe job */
 };
 
 /* Open nworkers stores on dir (migrating from migrations_dir, on this

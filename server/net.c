@@ -13,6 +13,7 @@
 #include "net.h"
 
 #include "dbq.h"
+#include "jobs.h"
 #include "log.h"
 #include "ops.h"
 #include "proto.h"
@@ -24,9 +25,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define NET_FRAGMENT (64 * 1024)     /* bytes of a message per write */
+#define NET_MAX_TOPICS 16            /* subscriptions per connection */
+#define NET_EVENT_BACKLOG (8u << 20) /* queued bytes past which events drop */
+
 struct outmsg {
     struct outmsg *next;
-    size_t len;
+    size_t len, sent;    /* sent: bytes already written (in fragments) */
     unsigned char buf[]; /* LWS_PRE bytes, then the text */
 };
 
@@ -40,6 +45,10 @@ struct conn {
     struct store_user user;
     int bad_tokens;
     struct outmsg *out, *out_tail;
+    size_t out_bytes; /* queued on out */
+    char topics[NET_MAX_TOPICS][JOBS_TOPIC_MAX];
+    int ntopics;
+    uint64_t events_dropped;
 };
 
 struct ws_session {
@@ -53,6 +62,7 @@ struct http_session {
 struct net {
     struct lws_context *ctx;
     struct dbq *q;
+    struct jobs *jobs;
     struct conn *conns;
     uint32_t nconns;
     char *data_dir; /* copy of net_config.data_dir, for ops */
@@ -77,8 +87,10 @@ conn_send(struct conn *c, char *text, size_t len)
     }
     m->next = NULL;
     m->len = len;
+    m->sent = 0;
     memcpy(m->buf + LWS_PRE, text, len);
     free(text);
+    c->out_bytes += len;
     if (c->out_tail)
         c->out_tail->next = m;
     else
@@ -200,6 +212,8 @@ queue_job(struct net *n, struct conn *c, uint32_t slot, struct proto_req *req,
     job->id = req->id;
     job->fn = fn;
     job->data_dir = n->data_dir;
+    job->jobs = n->jobs;
+    snprintf(job->user, sizeof(job->user), "%s", c->user.name);
     job->args = cJSON_DetachItemFromObjectCaseSensitive(req->root, "args");
     req->args = NULL;
     if (dbq_submit(n->q, job) < 0)
@@ -249,6 +263,79 @@ op_queue(struct net *n, struct conn *c, uint32_t slot, struct proto_req *req,
     queue_job(n, c, slot, req, op->fn);
 }
 
+static int
+topic_find(const struct conn *c, const char *topic)
+{
+    for (int i = 0; i < c->ntopics; i++)
+        if (!strcmp(c->topics[i], topic))
+            return i;
+    return -1;
+}
+
+static void
+topic_drop(struct conn *c, const char *topic)
+{
+    int i = topic_find(c, topic);
+
+    if (i >= 0) {
+        c->ntopics--;
+        memmove(c->topics[i], c->topics[c->ntopics], JOBS_TOPIC_MAX);
+    }
+}
+
+static void
+reply_topic(struct conn *c, struct proto_req *req, const char *topic)
+{
+    cJSON *result = cJSON_CreateObject();
+    char *text = NULL;
+    size_t len = 0;
+
+    if (result && cJSON_AddStringToObject(result, "topic", topic))
+        text = proto_result(true, req->id, result, &len);
+    cJSON_Delete(result);
+    conn_send(c, text, len);
+}
+
+/* subscribe / unsubscribe {"topic": "jobs" | "job/ID"}. The topic is
+ * live at once, so no event between the check and the answer is lost;
+ * for "job/ID" a DB worker then checks the job exists and sends its
+ * current state (op_subscribe_job), or the topic is dropped again. */
+static void
+op_subscribe(struct net *n, struct conn *c, uint32_t slot,
+             struct proto_req *req, bool on)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(req->args, "topic");
+    const char *topic = cJSON_GetStringValue(t);
+    long long id;
+    int used = 0;
+
+    if (!topic || strlen(topic) >= JOBS_TOPIC_MAX ||
+        (strcmp(topic, "jobs") &&
+         (sscanf(topic, "job/%lld%n", &id, &used) != 1 || topic[used] ||
+          id < 1))) {
+        conn_error(c, true, req->id, PROTO_EBAD_REQUEST,
+                   "'args.topic' must be 'jobs' or 'job/ID'");
+        return;
+    }
+    if (!on) {
+        topic_drop(c, topic);
+        reply_topic(c, req, topic);
+        return;
+    }
+    if (topic_find(c, topic) < 0) {
+        if (c->ntopics == NET_MAX_TOPICS) {
+            conn_error(c, true, req->id, PROTO_EBAD_REQUEST,
+                       "too many subscriptions on this connection");
+            return;
+        }
+        snprintf(c->topics[c->ntopics++], JOBS_TOPIC_MAX, "%s", topic);
+    }
+    if (!strcmp(topic, "jobs"))
+        reply_topic(c, req, topic);
+    else
+        queue_job(n, c, slot, req, op_subscribe_job);
+}
+
 /* A whole message arrived on c. */
 static void
 handle_message(struct net *n, struct conn *c, uint32_t slot)
@@ -268,6 +355,8 @@ handle_message(struct net *n, struct conn *c, uint32_t slot)
     else if (!c->authed)
         conn_error(c, true, req.id, PROTO_EUNAUTHENTICATED,
                    "authenticate first with op 'auth'");
+    else if (!strcmp(req.op, "subscribe") || !strcmp(req.op, "unsubscribe"))
+        op_subscribe(n, c, slot, &req, req.op[0] == 's');
     else if ((op = ops_find(req.op)))
         op_queue(n, c, slot, &req, op);
     else
@@ -323,29 +412,83 @@ drain_results(struct net *n)
                        ++c->bad_tokens >= NET_MAX_BAD_TOKENS) {
                 c->close_after = true;
             }
+            if (res->unsubscribe)
+                topic_drop(c, res->topic);
             conn_send(c, res->text, res->len);
             res->text = NULL;
+            if (res->event && topic_find(c, res->topic) >= 0) {
+                conn_send(c, res->event, res->event_len);
+                res->event = NULL;
+            }
         }
         dbq_result_free(res);
     }
 }
 
-/* Send one queued message; -1 asks lws to close the connection. */
+/* Hand every job event to the connections subscribed to its topic. A
+ * connection with a backlog over NET_EVENT_BACKLOG misses events (they
+ * are counted) rather than growing without bound. */
+static void
+drain_events(struct net *n)
+{
+    struct jobs_event *e, *next;
+    uint32_t i;
+
+    if (!n || !n->jobs)
+        return;
+    for (e = jobs_drain(n->jobs); e; e = next) {
+        next = e->next;
+        for (i = 0; i < n->nconns; i++) {
+            struct conn *c = &n->conns[i];
+            char *copy;
+
+            if (!c->wsi || !c->authed || c->close_after ||
+                topic_find(c, e->topic) < 0)
+                continue;
+            if (c->out_bytes > NET_EVENT_BACKLOG) {
+                if (c->events_dropped++ == 0)
+                    nh_warn("a slow client misses events");
+                continue;
+            }
+            copy = malloc(e->len);
+            if (copy)
+                memcpy(copy, e->text, e->len);
+            conn_send(c, copy, e->len);
+        }
+        jobs_event_free(e);
+    }
+}
+
+/* Send the next fragment of the first queued message (one write per
+ * callback; a message over NET_FRAGMENT goes as a text frame and
+ * continuations). The LWS_PRE bytes before a fragment belong to the
+ * part already sent, which lws may overwrite with the frame header.
+ * -1 asks lws to close the connection. */
 static int
 on_writeable(struct lws *wsi, struct conn *c)
 {
     struct outmsg *m = c->out;
 
     if (m) {
-        c->out = m->next;
-        if (!c->out)
-            c->out_tail = NULL;
-        if (lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) <
-            (int)m->len) {
-            free(m);
+        size_t chunk = m->len - m->sent;
+        bool first = m->sent == 0, last;
+        int flags;
+
+        if (chunk > NET_FRAGMENT)
+            chunk = NET_FRAGMENT;
+        last = m->sent + chunk == m->len;
+        flags = lws_write_ws_flags(LWS_WRITE_TEXT, first, last);
+        if (lws_write(wsi, m->buf + LWS_PRE + m->sent, chunk,
+                      (enum lws_write_protocol)flags) < (int)chunk)
             return -1;
+        m->sent += chunk;
+        if (last) {
+            c->out = m->next;
+            if (!c->out)
+                c->out_tail = NULL;
+            c->out_bytes -= m->len;
+            free(m);
         }
-        free(m);
     }
     if (c->out) {
         lws_callback_on_writable(wsi);
@@ -397,6 +540,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         drain_results(n);
+        drain_events(n);
         return 0;
     default:
         return 0;
@@ -472,6 +616,7 @@ int
 net_create(struct net **out, const struct net_config *cfg, struct nh_error *err)
 {
     struct lws_context_creation_info info;
+    struct jobs_config jcfg;
     struct net *n;
     int rc;
 
@@ -491,6 +636,11 @@ net_create(struct net **out, const struct net_config *cfg, struct nh_error *err)
     info.protocols = protocols;
     info.user = n;
     info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+    if (cfg->tls_cert) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = cfg->tls_cert;
+        info.ssl_private_key_filepath = cfg->tls_key;
+    }
     info.gid = -1;
     info.uid = -1;
     n->ctx = lws_create_context(&info);
@@ -501,6 +651,15 @@ net_create(struct net **out, const struct net_config *cfg, struct nh_error *err)
     }
     rc = dbq_create(&n->q, cfg->data_dir, cfg->migrations, cfg->db_workers,
                     wake_cb, n, err);
+    if (rc < 0)
+        goto fail;
+    jcfg.data_dir = cfg->data_dir;
+    jcfg.migrations = cfg->migrations;
+    jcfg.nh_clean = cfg->nh_clean;
+    jcfg.max_running = cfg->max_jobs;
+    jcfg.notify = wake_cb;
+    jcfg.notify_arg = n;
+    rc = jobs_create(&n->jobs, &jcfg, err);
     if (rc < 0)
         goto fail;
     *out = n;
@@ -530,6 +689,8 @@ net_free(struct net *n)
 
     if (!n)
         return;
+    jobs_destroy(n->jobs); /* publishes its last events, so before lws */
+    n->jobs = NULL;
     dbq_destroy(n->q);
     n->q = NULL;
     if (n->ctx)

@@ -32,7 +32,11 @@ struct net_config {
     const char *data_dir;   /* nhd's --data */
     const char *migrations; /* schemas/db */
     int db_workers;         /* DB worker threads (and stores) */
-    bool verbose;           /* lws logs warnings and notices too */
+    const char *nh_clean;   /* the nh-clean binary jobs run */
+    int max_jobs;           /* jobs running at once */
+    const char *tls_cert;   /* PEM files; NULL: plain ws:// and http:// */
+    const char *tls_key;
+    bool verbose; /* lws logs warnings and notices too */
 };
 
 /* Create the context (listening) and start the DB workers. On success

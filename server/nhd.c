@@ -23,15 +23,18 @@
 #define DEFAULT_DATA "./var/naohai"
 #define DEFAULT_LISTEN "127.0.0.1:7420"
 #define ADMIN_TOKEN_FILE "admin.token"
+#define DEFAULT_MAX_JOBS 2
 
-static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t stop_flag, hup_flag;
 static struct net *volatile live_net;
 
 static void
 on_signal(int sig)
 {
-    (void)sig;
-    stop_flag = 1;
+    if (sig == SIGHUP)
+        hup_flag = 1;
+    else
+        stop_flag = 1;
     net_wake(live_net);
 }
 
@@ -39,16 +42,42 @@ static void
 usage(FILE *f)
 {
     fprintf(f,
-            "usage: nhd [--data DIR] [--listen HOST:PORT] [--migrations DIR] "
-            "[-v]\n"
+            "usage: nhd [--data DIR] [--listen HOST:PORT] [options]\n"
             "\n"
             "  --data DIR         data directory (default %s)\n"
             "  --listen HOST:PORT IPv4 address and port (default %s)\n"
+            "  --tls-cert FILE    serve TLS (wss://, https://) with this PEM\n"
+            "  --tls-key FILE     certificate and key\n"
+            "  --max-jobs N       jobs running at once, more wait queued\n"
+            "                     (default %d)\n"
+            "  --nh-clean PATH    the nh-clean that pipeline jobs run\n"
+            "                     (default: next to nhd)\n"
+            "  --log FILE         log to FILE (reopened on SIGHUP)\n"
             "  --migrations DIR   schemas/db of the source tree (default:\n"
             "                     $NH_TOP/schemas/db, or found next to nhd)\n"
             "  -v                 verbose logging\n"
             "  --version          print the version\n",
-            DEFAULT_DATA, DEFAULT_LISTEN);
+            DEFAULT_DATA, DEFAULT_LISTEN, DEFAULT_MAX_JOBS);
+}
+
+/* out = the directory of this executable + "/" + name, or name alone
+ * when /proc/self/exe cannot be read. */
+static void
+find_sibling(const char *name, char *out, size_t outsz)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    char *slash;
+
+    if (n > 0) {
+        exe[n] = '\0';
+        if ((slash = strrchr(exe, '/'))) {
+            *slash = '\0';
+            if (snprintf(out, outsz, "%s/%s", exe, name) < (int)outsz)
+                return;
+        }
+    }
+    snprintf(out, outsz, "%s", name);
 }
 
 /* Split "HOST:PORT" into host (hostsz bytes) and *port; NH_EINVAL. */
@@ -160,8 +189,11 @@ int
 main(int argc, char **argv)
 {
     const char *data = DEFAULT_DATA, *listen = DEFAULT_LISTEN;
-    const char *migrations = NULL;
-    char migbuf[PATH_MAX], host[256];
+    const char *migrations = NULL, *nh_clean = NULL, *log_path = NULL;
+    const char *tls_cert = NULL, *tls_key = NULL;
+    char migbuf[PATH_MAX], cleanbuf[PATH_MAX], host[256];
+    long max_jobs = DEFAULT_MAX_JOBS;
+    char *end;
     struct net_config cfg = {0};
     struct nh_error err = {0};
     struct sigaction sa;
@@ -184,6 +216,20 @@ main(int argc, char **argv)
             listen = argv[++i];
         } else if (!strcmp(argv[i], "--migrations") && i + 1 < argc) {
             migrations = argv[++i];
+        } else if (!strcmp(argv[i], "--nh-clean") && i + 1 < argc) {
+            nh_clean = argv[++i];
+        } else if (!strcmp(argv[i], "--log") && i + 1 < argc) {
+            log_path = argv[++i];
+        } else if (!strcmp(argv[i], "--tls-cert") && i + 1 < argc) {
+            tls_cert = argv[++i];
+        } else if (!strcmp(argv[i], "--tls-key") && i + 1 < argc) {
+            tls_key = argv[++i];
+        } else if (!strcmp(argv[i], "--max-jobs") && i + 1 < argc) {
+            max_jobs = strtol(argv[++i], &end, 10);
+            if (*end || max_jobs < 1 || max_jobs > 64) {
+                fprintf(stderr, "nhd: --max-jobs must be 1..64\n");
+                return 2;
+            }
         } else {
             fprintf(stderr, "nhd: bad argument '%s'\n", argv[i]);
             usage(stderr);
@@ -191,6 +237,18 @@ main(int argc, char **argv)
         }
     }
     nh_log_init("nhd", verbose ? NH_LOG_DEBUG : NH_LOG_INFO);
+    if (!tls_cert != !tls_key)
+        nh_die(2, "--tls-cert and --tls-key go together");
+    if (log_path && nh_log_open(log_path) < 0)
+        nh_die(1, "cannot open log '%s': %s", log_path, strerror(errno));
+    if (!nh_clean) {
+        find_sibling("nh-clean", cleanbuf, sizeof(cleanbuf));
+        nh_clean = cleanbuf;
+    }
+    if (access(nh_clean, X_OK) < 0)
+        nh_warn("'%s' is not executable: pipeline jobs will fail "
+                "(see --nh-clean)",
+                nh_clean);
     if (parse_listen(listen, host, sizeof(host), &cfg.port) < 0)
         nh_die(2, "bad --listen '%s': expected HOST:PORT", listen);
     if (!migrations) {
@@ -205,6 +263,10 @@ main(int argc, char **argv)
     cfg.migrations = migrations;
     cfg.db_workers = 2;
     cfg.verbose = verbose;
+    cfg.nh_clean = nh_clean;
+    cfg.max_jobs = (int)max_jobs;
+    cfg.tls_cert = tls_cert;
+    cfg.tls_key = tls_key;
     if (net_create(&n, &cfg, &err) < 0)
         nh_die(1, "%s", err.msg);
 
@@ -214,11 +276,19 @@ main(int argc, char **argv)
     live_net = n;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     nh_info("listening on %s:%d", host, cfg.port);
 
     rc = 0;
     while (!stop_flag) {
+        if (hup_flag) {
+            hup_flag = 0;
+            if (log_path && nh_log_open(log_path) < 0)
+                nh_error("cannot reopen log '%s'", log_path);
+            else
+                nh_info("log reopened");
+        }
         if (net_service(n) < 0) {
             nh_error("event loop failed");
             rc = 1;

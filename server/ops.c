@@ -22,6 +22,12 @@ static const struct op_desc op_table[] = {
     {"dataset.show", STORE_ROLE_REVIEWER, op_dataset_show},
     {"dataset.tag", STORE_ROLE_ENGINEER, op_dataset_tag},
     {"dataset.versions", STORE_ROLE_REVIEWER, op_dataset_versions},
+    {"job.cancel", STORE_ROLE_ENGINEER, op_job_cancel},
+    {"job.get", STORE_ROLE_REVIEWER, op_job_get},
+    {"job.list", STORE_ROLE_REVIEWER, op_job_list},
+    {"job.logs", STORE_ROLE_REVIEWER, op_job_logs},
+    {"job.resume", STORE_ROLE_ENGINEER, op_job_resume},
+    {"pipeline.run", STORE_ROLE_ENGINEER, op_pipeline_run},
     {"upload.begin", STORE_ROLE_ENGINEER, op_upload_begin},
     {"upload.chunk", STORE_ROLE_ENGINEER, op_upload_chunk},
     {"upload.finish", STORE_ROLE_ENGINEER, op_upload_finish},
@@ -71,6 +77,8 @@ error_code(int rc)
         return PROTO_ENOT_FOUND;
     case NH_EEXIST:
         return PROTO_EEXISTS;
+    case NH_ECONFLICT:
+        return PROTO_ECONFLICT;
     default:
         return PROTO_EINTERNAL;
     }

@@ -42,7 +42,7 @@ void ops_reply(const struct dbq_job *job, struct dbq_result *res, int rc,
                cJSON *result, const struct nh_error *err);
 
 /* Op functions (op-dataset.c, op-version.c, op-diff.c, op-read.c,
- * op-upload.c, op-user.c). */
+ * op-upload.c, op-user.c, op-job.c). */
 dbq_fn op_dataset_diff;
 dbq_fn op_dataset_import;
 dbq_fn op_dataset_lineage;
@@ -56,5 +56,12 @@ dbq_fn op_upload_chunk;
 dbq_fn op_upload_finish;
 dbq_fn op_user_add;
 dbq_fn op_user_revoke;
+dbq_fn op_pipeline_run;
+dbq_fn op_job_list;
+dbq_fn op_job_get;
+dbq_fn op_job_cancel;
+dbq_fn op_job_resume;
+dbq_fn op_job_logs;
+dbq_fn op_subscribe_job; /* net.c calls it for "subscribe" to "job/ID" */
 
 #endif

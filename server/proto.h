@@ -38,6 +38,7 @@
 #define PROTO_EFORBIDDEN "forbidden"
 #define PROTO_ENOT_FOUND "not_found"
 #define PROTO_EEXISTS "exists"
+#define PROTO_ECONFLICT "conflict"
 
 struct proto_req {
     bool has_id; /* false: answer with "id": null */

@@ -34,7 +34,7 @@ Validator = jsonschema.Draft202012Validator
 
 
 def _load():
-    store, ops = {}, {}
+    store, ops, events = {}, {}, {}
     for path in sorted(glob.glob(os.path.join(DIR, "*.schema.json"))):
         with open(path, encoding="utf-8") as f:
             schema = json.load(f)
@@ -45,12 +45,14 @@ def _load():
         store[schema["$id"]] = schema
         if name.startswith("op-"):
             ops[name[len("op-"):-len(".schema.json")]] = schema
+        if name.startswith("event-"):
+            events[name[len("event-"):-len(".schema.json")]] = schema
     if ENVELOPE not in store:
         raise ValueError("no envelope.schema.json in %s" % DIR)
-    return store, ops
+    return store, ops, events
 
 
-STORE, OPS = _load()
+STORE, OPS, EVENTS = _load()
 _cache = {}
 
 
@@ -88,6 +90,13 @@ def check(direction, msg, op=None):
     if direction not in ("request", "response", "event"):
         raise ValueError("direction %r" % direction)
     _validate(ENVELOPE + "#/$defs/" + direction, msg, direction)
+    if direction == "event":
+        if msg["event"] not in EVENTS:
+            raise jsonschema.ValidationError("no schema for event %r"
+                                             % msg["event"])
+        _validate(BASE + "event-%s.schema.json#/$defs/data" % msg["event"],
+                  msg["data"], msg["event"] + " data")
+        return
     if direction == "request" and op is None:
         op = msg["op"]
     if op is None or op not in OPS:
@@ -151,8 +160,8 @@ def _selftest():
             "code": "bad_request", "message": "x"}}, None),
         ("response", {"id": 9, "ok": False, "error": {
             "code": "not_found", "message": "x"}}, "dataset.versions"),
-        ("event", {"event": "job.progress", "topic": "job/1",
-                   "data": {"docs": 3}}, None),
+        ("event", {"event": "job.log", "topic": "job/1",
+                   "data": {"job": 1, "seq": 0, "line": "x"}}, None),
     ]
     bad = [
         ("request", {"id": 1}, None),
@@ -191,6 +200,9 @@ def _selftest():
         ("request", {"id": 1, "op": "upload.chunk",
                      "args": {"upload": h32, "offset": 0, "data": "a b"}},
          None),
+        ("event", {"event": "job.progress", "topic": "job/1",
+                   "data": {"docs": 3}}, None),
+        ("event", {"event": "no.such", "topic": "job/1", "data": {}}, None),
     ]
     for d, m, op in good:
         check(d, m, op)

@@ -70,6 +70,8 @@ slurp(const char *path, size_t *len)
     fclose(f);
     if (!p)
         p = calloc(1, 1);
+    else
+        p[n] = '\0';
     *len = n;
     return p;
 }
