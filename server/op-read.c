@@ -4,7 +4,8 @@
  * whole lines from "offset" up to about "max_bytes" (default 1 MiB, at
  * most 8 MiB, but always at least one line, up to READ_LINE_MAX) and
  * says where the next page starts. The offset must be 0 or just after a
- * '\n', so a page never starts in the middle of a document. Shards are
+ * '\n' (or the shard's end), so a page never starts in the middle of
+ * a document. Shards are
  * valid UTF-8 without NUL bytes (version.h checks on import), so the
  * page travels as a JSON string as is; a shard that is not is reported
  * as corrupt rather than sent.
@@ -162,7 +163,7 @@ read_page(const char *dir, const struct read_req *rq, char **data, size_t *len,
                        rq->object);
         goto out;
     }
-    if (rq->offset > 0) {
+    if (rq->offset > 0 && rq->offset < rq->bytes) {
         rc = read_at(fd, &prev, 1, rq->offset - 1, err);
         if (rc == 0 && prev != '\n')
             rc = nh_errorf(err, NH_EINVAL,
@@ -200,7 +201,10 @@ read_page(const char *dir, const struct read_req *rq, char **data, size_t *len,
             keep = have;
             break;
         }
-        nl = memrchr(buf + have - want, '\n', want);
+        /* within max: end at the last '\n'; past it: at the first,
+         * which ends the one long line */
+        nl = have == want ? memrchr(buf, '\n', want)
+                          : memchr(buf + have - want, '\n', want);
         if (nl) {
             keep = (size_t)(nl - buf) + 1;
             break;
