@@ -309,11 +309,22 @@ main(int argc, char **argv)
     const struct cmd_entry *e;
     char **pos = NULL;
     int i, nw, rc;
-    bool help = false;
+    bool help = false, json = false;
 
     setlocale(LC_ALL, "");
     argc--;
     argv++;
+    /* --json may come anywhere, also before the command words */
+    for (i = nw = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--"))
+            while (i < argc)
+                argv[nw++] = argv[i++];
+        else if (!strcmp(argv[i], "--json"))
+            json = true;
+        else
+            argv[nw++] = argv[i];
+    }
+    argc = nw;
     if (argc == 0) {
         print_usage(stderr);
         return NH_EXIT_USAGE;
@@ -345,6 +356,7 @@ main(int argc, char **argv)
 
     memset(&ctx, 0, sizeof(ctx));
     ctx.entry = e;
+    ctx.json = json;
     pos = calloc((size_t)argc + 1, sizeof(char *));
     if (!pos) {
         fputs("nh: error: out of memory\n", stderr);
