@@ -32,13 +32,14 @@ COMMON_SRC = $(wildcard common/*.c)
 PIPE_SRC   = $(filter-out pipeline/main.c,$(wildcard pipeline/*.c))
 SERVER_SRC = $(filter-out server/nhd.c,$(wildcard server/*.c))
 UNIT_SRC   = $(wildcard tests/unit/test-*.c)
-HEADERS    = $(wildcard common/*.h pipeline/*.h server/*.h tests/*.h)
+TUI_SRC    = $(wildcard tui/*.c)
+HEADERS    = $(wildcard common/*.h pipeline/*.h server/*.h tui/*.h tests/*.h)
 
 DEPS_STAMP = $(B)/.deps-stamp
 
 .SECONDARY:
 .PHONY: all test unit cli demo bench deps format-check clean
-all: $(B)/nh-clean $(B)/nhd
+all: $(B)/nh-clean $(B)/nhd $(B)/nh
 
 $(DEPS_STAMP): scripts/deps
 	@scripts/deps
@@ -75,6 +76,10 @@ $(1)/nhd: $(1)/obj/server/nhd.o $(1)/libnhserver.a $(1)/libnhpipe.a \
 	@echo "  LINK    $$@"
 	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(LWS_LIBS) $$(LDLIBS)
 
+$(1)/nh: $(TUI_SRC:%.c=$(1)/obj/%.o) $(1)/libnhcommon.a
+	@echo "  LINK    $$@"
+	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(LWS_LIBS) $$(LDLIBS)
+
 $(1)/tests/%: $(1)/obj/tests/unit/%.o $(1)/libnhserver.a $(1)/libnhpipe.a \
               $(1)/libnhcommon.a
 	@mkdir -p $$(dir $$@)
@@ -88,7 +93,8 @@ $(eval $(call tree,$(B)/san,$(SAN_CFLAGS),-fsanitize=address$(comma)undefined))
 UNIT_BINS = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%) \
             $(UNIT_SRC:tests/unit/%.c=$(B)/san/tests/%)
 
-test: $(UNIT_BINS) $(B)/nh-clean $(B)/san/nh-clean $(B)/nhd $(B)/san/nhd
+test: $(UNIT_BINS) $(B)/nh-clean $(B)/san/nh-clean $(B)/nhd $(B)/san/nhd \
+      $(B)/nh $(B)/san/nh
 	@NH_BIN=$(abspath $(B)/san) tests/run $(UNIT_BINS)
 
 demo: $(B)/nh-clean
@@ -99,7 +105,7 @@ bench: $(B)/nh-clean
 
 format-check:
 	clang-format --dry-run --Werror common/*.[ch] pipeline/*.[ch] \
-	    server/*.[ch] tests/*.h tests/unit/*.c
+	    server/*.[ch] tui/*.[ch] tests/*.h tests/unit/*.c
 
 clean:
 	rm -rf $(B)

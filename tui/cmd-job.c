@@ -1,0 +1,433 @@
+/* cmd-job.c - `nh job ls|show|watch|cancel|resume|logs` and job_follow()
+ *
+ * One op each (job.list, job.get, job.cancel, job.resume, job.logs
+ * paged with "after"), except watch: job_follow() subscribes to job/ID
+ * and reads events until a job.state with a terminal state, drawing a
+ * progress bar on stderr when it is a terminal and a plain line every
+ * few seconds when it is not. `nh pipeline run --wait` uses it too.
+ */
+#include "nh.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FOLLOW_LINE_SECONDS 5.0 /* plain progress lines at most this often */
+#define BAR_WIDTH 30
+
+/* ID from a command line word; false when it is not a job id. */
+static bool
+parse_job_id(const char *s, int64_t *id)
+{
+    char *e;
+    long long v = strtoll(s, &e, 10);
+
+    if (e == s || *e || v < 1)
+        return false;
+    *id = v;
+    return true;
+}
+
+static double
+now_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static bool
+state_is_terminal(const char *s)
+{
+    return !strcmp(s, "succeeded") || !strcmp(s, "failed") ||
+           !strcmp(s, "cancelled") || !strcmp(s, "interrupted");
+}
+
+struct follow {
+    bool tty;
+    bool bar_drawn;
+    double last_line;
+    char last_phase[64];
+};
+
+static void
+show_progress(struct follow *fl, const cJSON *p)
+{
+    double bd =
+        (double)json_int(cJSON_GetObjectItemCaseSensitive(p, "bytes_done"), 0);
+    double bt =
+        (double)json_int(cJSON_GetObjectItemCaseSensitive(p, "bytes_total"), 0);
+    double ud =
+        (double)json_int(cJSON_GetObjectItemCaseSensitive(p, "units_done"), 0);
+    double ut =
+        (double)json_int(cJSON_GetObjectItemCaseSensitive(p, "units_total"), 0);
+    long long docs =
+        (long long)json_int(cJSON_GetObjectItemCaseSensitive(p, "docs"), 0);
+    const char *phase = json_str(p, "phase", "");
+    double frac = bt > 0 ? bd / bt : (ut > 0 ? ud / ut : 0);
+    double now = now_seconds();
+    char size[32];
+    bool new_phase = strcmp(phase, fl->last_phase) != 0;
+    int i, fill;
+
+    if (frac > 1)
+        frac = 1;
+    if (frac < 0)
+        frac = 0;
+    snprintf(fl->last_phase, sizeof(fl->last_phase), "%s", phase);
+    fmt_size(bd, size, sizeof(size));
+    if (fl->tty) {
+        fill = (int)(frac * BAR_WIDTH);
+        fputs("\r[", stderr);
+        for (i = 0; i < BAR_WIDTH; i++)
+            fputc(i < fill ? '#' : '.', stderr);
+        fprintf(stderr, "] %3d%% %-10.10s %lld docs %s\033[K",
+                (int)(frac * 100), phase, docs, size);
+        fl->bar_drawn = true;
+        return;
+    }
+    if (!new_phase && now - fl->last_line < FOLLOW_LINE_SECONDS)
+        return;
+    fl->last_line = now;
+    fprintf(stderr, "progress: %d%% %s, %lld docs, %s\n", (int)(frac * 100),
+            phase, docs, size);
+}
+
+int
+job_follow(struct client *c, int64_t job, bool json, cJSON **final)
+{
+    struct follow fl = {isatty(2) && !json, false, 0, ""};
+    cJSON *args = NULL, *res = NULL, *ev = NULL;
+    struct nh_error err;
+    char topic[48];
+    int rc;
+
+    snprintf(topic, sizeof(topic), "job/%lld", (long long)job);
+    args = cJSON_CreateObject();
+    if (!args || !cJSON_AddStringToObject(args, "topic", topic)) {
+        cJSON_Delete(args);
+        return nh_failf("out of memory");
+    }
+    rc = client_call(c, "subscribe", args, &res, &err);
+    cJSON_Delete(args);
+    cJSON_Delete(res);
+    if (rc < 0)
+        return nh_fail(&err);
+    for (;;) {
+        const char *name;
+        const cJSON *data;
+        rc = client_next_event(c, -1, &ev, &err);
+        if (rc < 0) {
+            if (fl.bar_drawn)
+                fputc('\n', stderr);
+            return nh_fail(&err);
+        }
+        name = json_str(ev, "event", "");
+        data = cJSON_GetObjectItemCaseSensitive(ev, "data");
+        if (json_int(cJSON_GetObjectItemCaseSensitive(data, "job"), -1) !=
+            job) {
+            cJSON_Delete(ev);
+            continue;
+        }
+        if (!strcmp(name, "job.progress")) {
+            show_progress(&fl,
+                          cJSON_GetObjectItemCaseSensitive(data, "progress"));
+        } else if (!strcmp(name, "job.state") &&
+                   state_is_terminal(json_str(data, "state", ""))) {
+            break;
+        }
+        cJSON_Delete(ev);
+    }
+    if (fl.bar_drawn)
+        fputc('\n', stderr);
+    *final = cJSON_DetachItemFromObjectCaseSensitive(ev, "data");
+    cJSON_Delete(ev);
+    return strcmp(json_str(*final, "state", ""), "succeeded") ? NH_EXIT_ERROR
+                                                              : NH_EXIT_OK;
+}
+
+/* One line about a job summary. */
+static void
+print_summary(const cJSON *j)
+{
+    const cJSON *out = cJSON_GetObjectItemCaseSensitive(j, "output");
+    char id[16];
+
+    printf("job %lld %s",
+           (long long)json_int(cJSON_GetObjectItemCaseSensitive(j, "job"), 0),
+           json_str(j, "state", "?"));
+    if (cJSON_IsString(out))
+        printf(", output %s@%s", json_str(j, "dataset", "?"),
+               short_id(out->valuestring, id, 12));
+    putchar('\n');
+}
+
+int
+cmd_job_watch(struct cmd_ctx *ctx)
+{
+    struct client *c = NULL;
+    cJSON *final = NULL;
+    struct nh_error err;
+    int64_t id;
+    int rc;
+
+    if (!parse_job_id(ctx->argv[0], &id))
+        return cmd_usage(ctx, "ID is a job number");
+    if (nh_connect(&c, &err) < 0)
+        return nh_fail(&err);
+    rc = job_follow(c, id, ctx->json, &final);
+    if (final) {
+        if (ctx->json)
+            out_json(final);
+        else
+            print_summary(final);
+        if (rc != NH_EXIT_OK) {
+            const char *e = json_str(final, "error", NULL);
+            fprintf(stderr, "nh: error: job %lld %s%s%s\n", (long long)id,
+                    json_str(final, "state", "?"), e ? ": " : "", e ? e : "");
+        }
+    }
+    cJSON_Delete(final);
+    client_free(c);
+    return rc;
+}
+
+/* A one-op job command taking {"job": ID}. */
+static int
+job_op(struct cmd_ctx *ctx, const char *op, cJSON **res)
+{
+    cJSON *args;
+    int64_t id;
+    int rc;
+
+    if (!parse_job_id(ctx->argv[0], &id))
+        return cmd_usage(ctx, "ID is a job number");
+    args = cJSON_CreateObject();
+    if (!args || !cJSON_AddNumberToObject(args, "job", (double)id)) {
+        cJSON_Delete(args);
+        return nh_failf("out of memory");
+    }
+    rc = nh_call1(op, args, res);
+    cJSON_Delete(args);
+    if (rc == NH_EXIT_OK && ctx->json)
+        out_json(*res);
+    return rc;
+}
+
+int
+cmd_job_show(struct cmd_ctx *ctx)
+{
+    static const char *const keys[] = {
+        "kind",    "state",   "dataset", "input",          "output",
+        "created", "started", "ended",   "queue_position", "error"};
+    cJSON *res = NULL;
+    const cJSON *v;
+    char buf[64];
+    size_t i;
+    int rc;
+
+    rc = job_op(ctx, "job.get", &res);
+    if (rc != NH_EXIT_OK || ctx->json)
+        goto out;
+    printf(
+        "%-15s %lld\n", "job:",
+        (long long)json_int(cJSON_GetObjectItemCaseSensitive(res, "job"), 0));
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        v = cJSON_GetObjectItemCaseSensitive(res, keys[i]);
+        snprintf(buf, sizeof(buf), "%s:", keys[i]);
+        if (!v || cJSON_IsNull(v))
+            continue;
+        if (!strcmp(keys[i], "created") || !strcmp(keys[i], "started") ||
+            !strcmp(keys[i], "ended")) {
+            char t[32];
+            printf("%-15s %s\n", buf, fmt_time(v, t, sizeof(t)));
+        } else if (cJSON_IsString(v)) {
+            printf("%-15s %s\n", buf, v->valuestring);
+        } else {
+            char *text = cJSON_PrintUnformatted(v);
+            printf("%-15s %s\n", buf, text ? text : "?");
+            free(text);
+        }
+    }
+    for (i = 0; i < 3; i++) {
+        static const char *const more[] = {"progress", "stats", "args"};
+        char *text;
+        v = cJSON_GetObjectItemCaseSensitive(res, more[i]);
+        if (!v || cJSON_IsNull(v))
+            continue;
+        text = cJSON_Print(v);
+        printf("%s:\n%s\n", more[i], text ? text : "?");
+        free(text);
+    }
+out:
+    cJSON_Delete(res);
+    return rc;
+}
+
+int
+cmd_job_cancel(struct cmd_ctx *ctx)
+{
+    cJSON *res = NULL;
+    int rc = job_op(ctx, "job.cancel", &res);
+
+    if (rc == NH_EXIT_OK && !ctx->json)
+        print_summary(res);
+    cJSON_Delete(res);
+    return rc;
+}
+
+int
+cmd_job_resume(struct cmd_ctx *ctx)
+{
+    cJSON *res = NULL;
+    int rc = job_op(ctx, "job.resume", &res);
+
+    if (rc == NH_EXIT_OK && !ctx->json)
+        print_summary(res);
+    cJSON_Delete(res);
+    return rc;
+}
+
+int
+cmd_job_ls(struct cmd_ctx *ctx)
+{
+    static const char *const hdr[] = {"JOB",     "KIND",    "STATE",
+                                      "DATASET", "CREATED", "PROGRESS"};
+    const char *state = cmd_opt(ctx, "state"), *limit = cmd_opt(ctx, "limit");
+    cJSON *args = cJSON_CreateObject(), *res = NULL;
+    const cJSON *j;
+    struct table *t = NULL;
+    int rc;
+
+    if (!args)
+        return nh_failf("out of memory");
+    if (state)
+        cJSON_AddStringToObject(args, "state", state);
+    if (limit) {
+        char *e;
+        long v = strtol(limit, &e, 10);
+        if (e == limit || *e || v < 1) {
+            cJSON_Delete(args);
+            return cmd_usage(ctx, "--limit is a positive number");
+        }
+        cJSON_AddNumberToObject(args, "limit", (double)v);
+    }
+    rc = nh_call1("job.list", args, &res);
+    cJSON_Delete(args);
+    if (rc != NH_EXIT_OK)
+        goto out;
+    if (ctx->json) {
+        out_json(res);
+        goto out;
+    }
+    t = table_new(6, hdr);
+    if (!t) {
+        rc = nh_failf("out of memory");
+        goto out;
+    }
+    table_right(t, 0);
+    cJSON_ArrayForEach(j, cJSON_GetObjectItemCaseSensitive(res, "jobs"))
+    {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "progress");
+        char id[24], created[32], prog[64];
+        const char *row[6];
+        snprintf(
+            id, sizeof(id), "%lld",
+            (long long)json_int(cJSON_GetObjectItemCaseSensitive(j, "job"), 0));
+        if (cJSON_IsObject(p))
+            snprintf(prog, sizeof(prog), "%s %lld docs",
+                     json_str(p, "phase", ""),
+                     (long long)json_int(
+                         cJSON_GetObjectItemCaseSensitive(p, "docs"), 0));
+        else
+            snprintf(prog, sizeof(prog), "-");
+        row[0] = id;
+        row[1] = json_str(j, "kind", "?");
+        row[2] = json_str(j, "state", "?");
+        row[3] = json_str(j, "dataset", "-");
+        row[4] = fmt_time(cJSON_GetObjectItemCaseSensitive(j, "created"),
+                          created, sizeof(created));
+        row[5] = prog;
+        if (table_add(t, row) < 0) {
+            rc = nh_failf("out of memory");
+            goto out;
+        }
+    }
+    table_print(t, stdout);
+    printf(
+        "%lld running, %lld queued (at most %lld at once)\n",
+        (long long)json_int(cJSON_GetObjectItemCaseSensitive(res, "running"),
+                            0),
+        (long long)json_int(cJSON_GetObjectItemCaseSensitive(res, "queued"), 0),
+        (long long)json_int(
+            cJSON_GetObjectItemCaseSensitive(res, "max_running"), 0));
+out:
+    table_free(t);
+    cJSON_Delete(res);
+    return rc;
+}
+
+int
+cmd_job_logs(struct cmd_ctx *ctx)
+{
+    struct client *c = NULL;
+    cJSON *args = NULL, *res = NULL, *all = NULL;
+    struct nh_error err;
+    long long after = -1;
+    int64_t id;
+    int rc = 0;
+
+    if (!parse_job_id(ctx->argv[0], &id))
+        return cmd_usage(ctx, "ID is a job number");
+    all = cJSON_CreateArray();
+    if (!all)
+        return nh_failf("out of memory");
+    rc = nh_connect(&c, &err);
+    while (rc == 0) {
+        const cJSON *l, *lines;
+        int n;
+        args = cJSON_CreateObject();
+        if (!args || !cJSON_AddNumberToObject(args, "job", (double)id) ||
+            !cJSON_AddNumberToObject(args, "after", (double)after)) {
+            rc = nh_errorf(&err, NH_ENOMEM, "out of memory");
+            break;
+        }
+        rc = client_call(c, "job.logs", args, &res, &err);
+        if (rc < 0)
+            break;
+        lines = cJSON_GetObjectItemCaseSensitive(res, "lines");
+        n = cJSON_GetArraySize(lines);
+        cJSON_ArrayForEach(l, lines)
+        {
+            if (ctx->json)
+                cJSON_AddItemToArray(all, cJSON_Duplicate(l, 1));
+            else
+                printf("%s\n", json_str(l, "line", ""));
+            after = (long long)json_int(
+                cJSON_GetObjectItemCaseSensitive(l, "seq"), after);
+        }
+        cJSON_Delete(args);
+        cJSON_Delete(res);
+        args = res = NULL;
+        if (n == 0)
+            break;
+    }
+    if (rc == 0 && ctx->json) {
+        cJSON *out = cJSON_CreateObject();
+        if (out && cJSON_AddNumberToObject(out, "job", (double)id) &&
+            cJSON_AddItemToObject(out, "lines", all)) {
+            all = NULL;
+            out_json(out);
+        } else {
+            rc = nh_errorf(&err, NH_ENOMEM, "out of memory");
+        }
+        cJSON_Delete(out);
+    }
+    cJSON_Delete(args);
+    cJSON_Delete(res);
+    cJSON_Delete(all);
+    client_free(c);
+    return rc < 0 ? nh_fail(&err) : NH_EXIT_OK;
+}

@@ -1,0 +1,427 @@
+/* nh.c - main() of nh, the naohai client: the command table and parsing
+ *
+ * `nh COMMAND...` runs one scriptable command against nhd over the
+ * naohai.v1 protocol (client.h). This file finds the command in
+ * cmd_table[] (its one or two words), parses the options it declares
+ * (--json and --help are accepted anywhere), checks the argument count,
+ * and calls it; the commands live in cmd-*.c. `nh` alone will open the
+ * ncurses workbench (a later issue); for now it prints the usage.
+ */
+#include "nh.h"
+
+#include <locale.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct cmd_entry cmd_table[] = {
+    {"login",
+     "--server URL --token TOKEN",
+     "check a token against a server and save both",
+     "Saves the server URL and token in $XDG_CONFIG_HOME/naohai/config\n"
+     "(mode 0600) after an 'auth' call succeeded. NH_SERVER and NH_TOKEN\n"
+     "override the file.",
+     {"server=", "token=", NULL},
+     0,
+     0,
+     cmd_login},
+    {"dataset import",
+     "NAME PATH... [--server-paths]",
+     "import JSONL files as a new version of dataset NAME",
+     "Uploads each file in chunks (resumable: running the command again\n"
+     "continues an interrupted upload), then imports the uploads. With\n"
+     "--server-paths the server reads the PATHs from its own disk.",
+     {"server-paths", NULL},
+     2,
+     -1,
+     cmd_dataset_import},
+    {"dataset ls", "", "list datasets", NULL, {NULL}, 0, 0, cmd_dataset_ls},
+    {"dataset versions",
+     "NAME",
+     "list the versions of a dataset, newest first",
+     NULL,
+     {NULL},
+     1,
+     1,
+     cmd_dataset_versions},
+    {"dataset show",
+     "NAME[@REF]",
+     "show a version and its shards",
+     "REF is a tag, a version id or a prefix of at least 6 hex digits;\n"
+     "NAME alone is the newest version.",
+     {NULL},
+     1,
+     1,
+     cmd_dataset_show},
+    {"dataset lineage",
+     "NAME[@REF]",
+     "show the tree of versions a dataset came from",
+     NULL,
+     {NULL},
+     1,
+     1,
+     cmd_dataset_lineage},
+    {"dataset diff",
+     "A B [--sample=N]",
+     "documents added and removed between two versions",
+     NULL,
+     {"sample=", NULL},
+     2,
+     2,
+     cmd_dataset_diff},
+    {"dataset tag",
+     "NAME@VERSION TAG",
+     "name a version (moves the tag)",
+     NULL,
+     {NULL},
+     2,
+     2,
+     cmd_dataset_tag},
+    {"dataset cat",
+     "NAME[@REF]",
+     "write every document of a version to stdout",
+     NULL,
+     {NULL},
+     1,
+     1,
+     cmd_dataset_cat},
+    {"dataset export",
+     "NAME[@REF] DIR",
+     "write a version's shards to DIR/part-NNNNN.jsonl, hash-checked",
+     NULL,
+     {NULL},
+     2,
+     2,
+     cmd_dataset_export},
+    {"pipeline run",
+     "NAME[@REF] --config FILE [--output NAME] [--wait]",
+     "run a pipeline config over a version as a job",
+     "With --wait, follows the job until it ends (exit 1 unless it\n"
+     "succeeded).",
+     {"config=", "output=", "wait", NULL},
+     1,
+     1,
+     cmd_pipeline_run},
+    {"job ls",
+     "[--state STATE] [--limit N]",
+     "list jobs, newest first",
+     NULL,
+     {"state=", "limit=", NULL},
+     0,
+     0,
+     cmd_job_ls},
+    {"job show", "ID", "show a job", NULL, {NULL}, 1, 1, cmd_job_show},
+    {"job watch",
+     "ID",
+     "follow a job until it ends (exit 1 unless it succeeded)",
+     NULL,
+     {NULL},
+     1,
+     1,
+     cmd_job_watch},
+    {"job cancel",
+     "ID",
+     "cancel a queued or running job",
+     NULL,
+     {NULL},
+     1,
+     1,
+     cmd_job_cancel},
+    {"job resume",
+     "ID",
+     "queue an interrupted or failed job again",
+     NULL,
+     {NULL},
+     1,
+     1,
+     cmd_job_resume},
+    {"job logs",
+     "ID",
+     "print a job's log lines",
+     NULL,
+     {NULL},
+     1,
+     1,
+     cmd_job_logs},
+    {"user add",
+     "NAME --role ROLE",
+     "create a user (admin, engineer or reviewer) and print its token",
+     NULL,
+     {"role=", NULL},
+     1,
+     1,
+     cmd_user_add},
+    {"user revoke",
+     "NAME",
+     "revoke every token of a user",
+     NULL,
+     {NULL},
+     1,
+     1,
+     cmd_user_revoke},
+};
+
+#define NCMDS (sizeof(cmd_table) / sizeof(cmd_table[0]))
+
+static void
+print_usage(FILE *f)
+{
+    size_t i;
+
+    fputs("usage: nh COMMAND [ARGS...] [--json]\n\ncommands:\n", f);
+    for (i = 0; i < NCMDS; i++)
+        fprintf(f, "  %-18s %s\n", cmd_table[i].name, cmd_table[i].summary);
+    fputs("\n  nh help COMMAND     more about a command\n"
+          "  nh --version        print the version\n"
+          "\nServer and token: NH_SERVER, NH_TOKEN, or 'nh login'.\n"
+          "Exit status: 0 ok, 1 error (from the server or the connection),"
+          " 2 usage.\n",
+          f);
+}
+
+static void
+print_help(const struct cmd_entry *e, FILE *f)
+{
+    fprintf(f, "usage: nh %s%s%s [--json]\n\n%s\n", e->name,
+            e->usage[0] ? " " : "", e->usage, e->summary);
+    if (e->help)
+        fprintf(f, "\n%s\n", e->help);
+}
+
+int
+cmd_usage(const struct cmd_ctx *ctx, const char *why)
+{
+    if (why)
+        fprintf(stderr, "nh: %s\n", why);
+    fprintf(stderr, "usage: nh %s %s\n", ctx->entry->name, ctx->entry->usage);
+    return NH_EXIT_USAGE;
+}
+
+static int
+opt_index(const struct cmd_entry *e, const char *name, size_t len,
+          bool *takes_value)
+{
+    int i;
+
+    for (i = 0; i < CMD_MAX_OPTS && e->opts[i]; i++) {
+        const char *o = e->opts[i];
+        size_t ol = strcspn(o, "=");
+        if (ol == len && !strncmp(o, name, len)) {
+            *takes_value = o[ol] == '=';
+            return i;
+        }
+    }
+    return -1;
+}
+
+const char *
+cmd_opt(const struct cmd_ctx *ctx, const char *name)
+{
+    bool v;
+    int i = opt_index(ctx->entry, name, strlen(name), &v);
+
+    return i >= 0 && ctx->opt_set[i] ? ctx->opt_val[i] : NULL;
+}
+
+bool
+cmd_flag(const struct cmd_ctx *ctx, const char *name)
+{
+    bool v;
+    int i = opt_index(ctx->entry, name, strlen(name), &v);
+
+    return i >= 0 && ctx->opt_set[i];
+}
+
+/* The entry whose words start args (setting *nwords), or NULL. */
+static const struct cmd_entry *
+find_cmd(int argc, char **argv, int *nwords)
+{
+    size_t i;
+
+    for (i = 0; i < NCMDS; i++) {
+        const char *name = cmd_table[i].name;
+        const char *sp = strchr(name, ' ');
+        if (!sp) {
+            if (argc >= 1 && !strcmp(argv[0], name)) {
+                *nwords = 1;
+                return &cmd_table[i];
+            }
+        } else if (argc >= 2 && strlen(argv[0]) == (size_t)(sp - name) &&
+                   !strncmp(argv[0], name, (size_t)(sp - name)) &&
+                   !strcmp(argv[1], sp + 1)) {
+            *nwords = 2;
+            return &cmd_table[i];
+        }
+    }
+    return NULL;
+}
+
+/* Is word the first word of some command (a group like "dataset")? */
+static bool
+is_group(const char *word)
+{
+    size_t i, n = strlen(word);
+
+    for (i = 0; i < NCMDS; i++)
+        if (!strncmp(cmd_table[i].name, word, n) && cmd_table[i].name[n] == ' ')
+            return true;
+    return false;
+}
+
+static int
+group_usage(const char *group)
+{
+    size_t i, n = strlen(group);
+
+    fprintf(stderr, "usage: nh %s SUBCOMMAND ...\n\n", group);
+    for (i = 0; i < NCMDS; i++)
+        if (!strncmp(cmd_table[i].name, group, n) &&
+            cmd_table[i].name[n] == ' ')
+            fprintf(stderr, "  nh %s%s%s\n", cmd_table[i].name,
+                    cmd_table[i].usage[0] ? " " : "", cmd_table[i].usage);
+    return NH_EXIT_USAGE;
+}
+
+static int
+cmd_help(int argc, char **argv)
+{
+    const struct cmd_entry *e;
+    int nw;
+
+    if (argc == 0) {
+        print_usage(stdout);
+        return NH_EXIT_OK;
+    }
+    e = find_cmd(argc, argv, &nw);
+    if (e) {
+        print_help(e, stdout);
+        return NH_EXIT_OK;
+    }
+    if (is_group(argv[0]))
+        return group_usage(argv[0]);
+    fprintf(stderr, "nh: unknown command '%s'\n", argv[0]);
+    return NH_EXIT_USAGE;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct cmd_ctx ctx;
+    const struct cmd_entry *e;
+    char **pos = NULL;
+    int i, nw, rc;
+    bool help = false, json = false;
+
+    setlocale(LC_ALL, "");
+    argc--;
+    argv++;
+    /* --json may come anywhere, also before the command words */
+    for (i = nw = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--"))
+            while (i < argc)
+                argv[nw++] = argv[i++];
+        else if (!strcmp(argv[i], "--json"))
+            json = true;
+        else
+            argv[nw++] = argv[i];
+    }
+    argc = nw;
+    if (argc == 0) {
+        print_usage(stderr);
+        return NH_EXIT_USAGE;
+    }
+    if (!strcmp(argv[0], "--version") || !strcmp(argv[0], "version")) {
+        printf("nh %s\n", NH_VERSION);
+        return NH_EXIT_OK;
+    }
+    if (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
+        print_usage(stdout);
+        return NH_EXIT_OK;
+    }
+    if (!strcmp(argv[0], "help"))
+        return cmd_help(argc - 1, argv + 1);
+    e = find_cmd(argc, argv, &nw);
+    if (!e) {
+        if (is_group(argv[0])) {
+            if (argc >= 2 &&
+                (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+                group_usage(argv[0]);
+                return NH_EXIT_OK;
+            }
+            return group_usage(argv[0]);
+        }
+        fprintf(stderr, "nh: unknown command '%s'\n\n", argv[0]);
+        print_usage(stderr);
+        return NH_EXIT_USAGE;
+    }
+
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.entry = e;
+    ctx.json = json;
+    pos = calloc((size_t)argc + 1, sizeof(char *));
+    if (!pos) {
+        fputs("nh: error: out of memory\n", stderr);
+        return NH_EXIT_ERROR;
+    }
+    ctx.argv = pos;
+    for (i = nw; i < argc; i++) {
+        const char *a = argv[i];
+        const char *eq;
+        bool takes;
+        int oi;
+
+        if (!strcmp(a, "--")) {
+            while (++i < argc)
+                pos[ctx.argc++] = argv[i];
+            break;
+        }
+        if (!strcmp(a, "--json")) {
+            ctx.json = true;
+            continue;
+        }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            help = true;
+            continue;
+        }
+        if (strncmp(a, "--", 2) || !a[2]) {
+            pos[ctx.argc++] = argv[i];
+            continue;
+        }
+        eq = strchr(a + 2, '=');
+        oi = opt_index(e, a + 2, eq ? (size_t)(eq - a - 2) : strlen(a + 2),
+                       &takes);
+        if (oi < 0) {
+            fprintf(stderr, "nh: unknown option '%s'\n", a);
+            rc = cmd_usage(&ctx, NULL);
+            goto out;
+        }
+        if (takes && !eq && i + 1 >= argc) {
+            fprintf(stderr, "nh: option '%s' needs a value\n", a);
+            rc = cmd_usage(&ctx, NULL);
+            goto out;
+        }
+        if (!takes && eq) {
+            fprintf(stderr, "nh: option '--%s' takes no value\n", e->opts[oi]);
+            rc = cmd_usage(&ctx, NULL);
+            goto out;
+        }
+        ctx.opt_set[oi] = true;
+        ctx.opt_val[oi] = takes ? (eq ? eq + 1 : argv[++i]) : NULL;
+    }
+    if (help) {
+        print_help(e, stdout);
+        rc = NH_EXIT_OK;
+        goto out;
+    }
+    if (ctx.argc < e->min_args ||
+        (e->max_args >= 0 && ctx.argc > e->max_args)) {
+        rc = cmd_usage(&ctx, ctx.argc < e->min_args ? "too few arguments"
+                                                    : "too many arguments");
+        goto out;
+    }
+    rc = e->fn(&ctx);
+    if (fflush(stdout) != 0 && rc == NH_EXIT_OK)
+        rc = nh_failf("cannot write to stdout");
+out:
+    free(pos);
+    return rc;
+}
