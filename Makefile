@@ -99,7 +99,8 @@ UNIT_BINS = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%) \
 FUZZ_CC     = clang
 FUZZ_CFLAGS = -O1 -g -pthread -fno-omit-frame-pointer \
               -fsanitize=address,undefined -fno-sanitize-recover=all
-FUZZ_OBJ    = $(patsubst %.c,$(B)/fuzz/obj/%.o,$(COMMON_SRC) $(SERVER_SRC))
+FUZZ_OBJ    = $(patsubst %.c,$(B)/fuzz/obj/%.o,$(COMMON_SRC) \
+              $(filter-out server/net.c,$(SERVER_SRC)))
 
 $(B)/fuzz/obj/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -110,6 +111,7 @@ $(B)/fuzz/obj/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
 $(B)/fuzz/fuzz-message: fuzz/fuzz-message.c $(FUZZ_OBJ) $(HEADERS)
 	@echo "  LINK    $@"
 	$(Q)$(FUZZ_CC) $(WARN) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(CPPFLAGS) \
+	    -DFUZZ_TOP=\"$(abspath .)\" \
 	    $(PKG_CFLAGS) -o $@ fuzz/fuzz-message.c $(FUZZ_OBJ) $(LDLIBS)
 
 test: $(UNIT_BINS) $(B)/nh-clean $(B)/san/nh-clean $(B)/nhd $(B)/san/nhd \

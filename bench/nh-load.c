@@ -454,7 +454,8 @@ print_figures(void)
 {
     double rps = L.nlat / L.seconds;
 
-    qsort(L.lat_us, L.nlat, sizeof(*L.lat_us), cmp_u32);
+    if (L.nlat)
+        qsort(L.lat_us, L.nlat, sizeof(*L.lat_us), cmp_u32);
     if (L.json) {
         printf("{\"connections\":%d,\"authenticated\":%d,\"subscribed\":%d,"
                "\"subscribe_unsupported\":%d,\"requests\":%zu,"
