@@ -4,10 +4,12 @@
 #   make test       unit tests (plain and ASan+UBSan) and CLI tests
 #   make demo       build the demo corpus and run the default pipeline on it
 #   make bench      throughput benchmarks; figures go to docs/BENCHMARKS.md
+#   make fuzz       libFuzzer on nhd's message handler for FUZZ_SECONDS
 #   make deps       install the Debian packages the build needs
 #   make format-check   clang-format 14 over the sources
 #
-# Two build trees: build/ (optimised) and build/san/ (ASan+UBSan, -O1 -g).
+# Two build trees: build/ (optimised) and build/san/ (ASan+UBSan, -O1 -g),
+# and build/fuzz/ (clang, libFuzzer+ASan+UBSan) for the fuzz target.
 
 CC      = cc
 B       = build
@@ -34,12 +36,13 @@ SERVER_SRC = $(filter-out server/nhd.c,$(wildcard server/*.c))
 UNIT_SRC   = $(wildcard tests/unit/test-*.c)
 TUI_SRC    = $(wildcard tui/*.c)
 HEADERS    = $(wildcard common/*.h pipeline/*.h server/*.h tui/*.h tests/*.h)
+FUZZ_SECONDS = 60
 
 DEPS_STAMP = $(B)/.deps-stamp
 
 .SECONDARY:
-.PHONY: all test unit cli demo bench deps format-check clean
-all: $(B)/nh-clean $(B)/nhd $(B)/nh
+.PHONY: all test unit cli demo bench fuzz deps format-check clean
+all: $(B)/nh-clean $(B)/nhd $(B)/nh $(B)/nh-load
 
 $(DEPS_STAMP): scripts/deps
 	@scripts/deps
@@ -80,6 +83,10 @@ $(1)/nh: $(TUI_SRC:%.c=$(1)/obj/%.o) $(1)/libnhcommon.a
 	@echo "  LINK    $$@"
 	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(LWS_LIBS) $$(LDLIBS)
 
+$(1)/nh-load: $(1)/obj/bench/nh-load.o $(1)/libnhcommon.a
+	@echo "  LINK    $$@"
+	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(LWS_LIBS) $$(LDLIBS)
+
 $(1)/tests/%: $(1)/obj/tests/unit/%.o $(1)/libnhserver.a $(1)/libnhpipe.a \
               $(1)/libnhcommon.a
 	@mkdir -p $$(dir $$@)
@@ -93,19 +100,47 @@ $(eval $(call tree,$(B)/san,$(SAN_CFLAGS),-fsanitize=address$(comma)undefined))
 UNIT_BINS = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%) \
             $(UNIT_SRC:tests/unit/%.c=$(B)/san/tests/%)
 
+# The fuzz tree: every server and common file built by clang with
+# coverage instrumentation; the target adds libFuzzer's main.
+FUZZ_CC     = clang
+FUZZ_CFLAGS = -O1 -g -pthread -fno-omit-frame-pointer \
+              -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_OBJ    = $(patsubst %.c,$(B)/fuzz/obj/%.o,$(COMMON_SRC) \
+              $(PIPE_SRC) $(filter-out server/net.c,$(SERVER_SRC)))
+
+$(B)/fuzz/obj/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(FUZZ_CC) $(WARN) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
+	    $(CPPFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(B)/fuzz/fuzz-message: fuzz/fuzz-message.c $(FUZZ_OBJ) $(HEADERS)
+	@echo "  LINK    $@"
+	$(Q)$(FUZZ_CC) $(WARN) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(CPPFLAGS) \
+	    -DFUZZ_TOP=\"$(abspath .)\" \
+	    $(PKG_CFLAGS) -o $@ fuzz/fuzz-message.c $(FUZZ_OBJ) $(LDLIBS)
+
 test: $(UNIT_BINS) $(B)/nh-clean $(B)/san/nh-clean $(B)/nhd $(B)/san/nhd \
-      $(B)/nh $(B)/san/nh
-	@NH_BIN=$(abspath $(B)/san) tests/run $(UNIT_BINS)
+      $(B)/nh $(B)/san/nh $(B)/nh-load $(B)/san/nh-load \
+      $(B)/fuzz/fuzz-message
+	@NH_BIN=$(abspath $(B)/san) NH_FUZZ=$(abspath $(B)/fuzz) \
+	    tests/run $(UNIT_BINS)
+
+fuzz: $(B)/fuzz/fuzz-message
+	@mkdir -p $(B)/fuzz/corpus
+	$(B)/fuzz/fuzz-message -max_len=65536 -max_total_time=$(FUZZ_SECONDS) \
+	    -print_final_stats=1 $(B)/fuzz/corpus fuzz/corpus
 
 demo: $(B)/nh-clean
 	@NH_BIN=$(abspath $(B)) scripts/demo
 
-bench: $(B)/nh-clean
+bench: $(B)/nh-clean $(B)/nhd $(B)/nh-load
 	@NH_BIN=$(abspath $(B)) scripts/bench
+	@NH_BIN=$(abspath $(B)) scripts/bench-server
 
 format-check:
 	clang-format --dry-run --Werror common/*.[ch] pipeline/*.[ch] \
-	    server/*.[ch] tui/*.[ch] tests/*.h tests/unit/*.c
+	    server/*.[ch] tui/*.[ch] tests/*.h tests/unit/*.c bench/*.c fuzz/*.c
 
 clean:
 	rm -rf $(B)

@@ -44,6 +44,9 @@ nh_log_open(const char *path)
     return 0;
 }
 
+static void log_emit(const char *level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 log_emit(const char *level, const char *fmt, va_list ap)
 {

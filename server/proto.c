@@ -8,6 +8,7 @@
 #include "proto.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,11 +108,16 @@ static cJSON *
 envelope(bool has_id, int64_t id, bool ok)
 {
     cJSON *resp = cJSON_CreateObject();
+    char digits[24];
     cJSON *v;
 
     if (!resp)
         return NULL;
-    v = has_id ? cJSON_CreateNumber((double)id) : cJSON_CreateNull();
+    /* Raw digits: cJSON prints numbers with 15 significant digits when
+     * that reads back within its epsilon, so an id of 16 digits would
+     * come back changed (9007199254740992 as 9.00719925474099e+15). */
+    snprintf(digits, sizeof(digits), "%lld", (long long)id);
+    v = has_id ? cJSON_CreateRaw(digits) : cJSON_CreateNull();
     if (!cJSON_AddItemToObject(resp, "id", v) ||
         !cJSON_AddBoolToObject(resp, "ok", ok)) {
         cJSON_Delete(resp);
