@@ -66,6 +66,7 @@ struct dbq_result {
     size_t event_len;
     bool unsubscribe; /* subscribe failed: drop args.topic again */
     char topic[32];   /* the topic of a subscribe job */
+    int http_status;  /* for op_http: the response status */
 };
 
 /* Open nworkers stores on dir (migrating from migrations_dir, on this

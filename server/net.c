@@ -49,6 +49,9 @@ struct conn {
     char topics[NET_MAX_TOPICS][JOBS_TOPIC_MAX];
     int ntopics;
     uint64_t events_dropped;
+    bool http;         /* an HTTP request, not a WebSocket */
+    int http_status;   /* its response's status, once known */
+    bool headers_sent; /* its headers are written; the body follows */
 };
 
 struct ws_session {
@@ -56,7 +59,8 @@ struct ws_session {
 };
 
 struct http_session {
-    bool health; /* a /health body is due */
+    bool has_slot; /* a request in flight holds conn slot (slot, gen) */
+    uint32_t slot, gen;
 };
 
 struct net {
@@ -121,7 +125,7 @@ conn_get(struct net *n, uint32_t slot, uint32_t gen)
 }
 
 static int
-conn_new(struct net *n, struct lws *wsi, struct ws_session *ss)
+conn_new(struct net *n, struct lws *wsi, uint32_t *slot_out, uint32_t *gen_out)
 {
     struct conn *grown;
     uint32_t i, nn;
@@ -146,8 +150,8 @@ conn_new(struct net *n, struct lws *wsi, struct ws_session *ss)
     c->gen = gen;
     c->wsi = wsi;
     strbuf_init(&c->rx, PROTO_MAX_FRAME);
-    ss->slot = i;
-    ss->gen = c->gen;
+    *slot_out = i;
+    *gen_out = c->gen;
     return 0;
 }
 
@@ -404,7 +408,11 @@ drain_results(struct net *n)
     for (res = dbq_drain(n->q); res; res = next) {
         next = res->next;
         c = conn_get(n, res->slot, res->gen);
-        if (c && !c->close_after) {
+        if (c && c->http) {
+            c->http_status = res->http_status;
+            conn_send(c, res->text, res->len);
+            res->text = NULL;
+        } else if (c && !c->close_after) {
             if (res->auth == DBQ_AUTH_OK) {
                 c->authed = true;
                 c->user = res->user;
@@ -517,7 +525,7 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             return 1;
         return 0;
     case LWS_CALLBACK_ESTABLISHED:
-        if (conn_new(n, wsi, ss) < 0) {
+        if (conn_new(n, wsi, &ss->slot, &ss->gen) < 0) {
             nh_error("cannot accept a connection: table full or no memory");
             return -1;
         }
@@ -547,53 +555,192 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     }
 }
 
-/* Headers for GET /health; the body follows in HTTP_WRITEABLE. */
-static int
-health_headers(struct lws *wsi, size_t body_len)
-{
-    unsigned char buf[LWS_PRE + 512];
-    unsigned char *start = buf + LWS_PRE, *p = start;
-    unsigned char *end = buf + sizeof(buf) - 1;
-
-    if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK, "application/json",
-                                    body_len, &p, end) ||
-        lws_finalize_write_http_header(wsi, start, &p, end))
-        return -1;
-    lws_callback_on_writable(wsi);
-    return 0;
-}
+/* ---- HTTP: GET /health and the read API -------------------------------
+ *
+ * Each request takes a conn slot (flagged http) for as long as it is in
+ * flight, so a DB worker's answer finds it by (slot, gen) like a
+ * WebSocket request's. The answer is one message on the slot's out list:
+ * the headers go in one writeable callback, the body in NET_FRAGMENT
+ * pieces in the following ones; then the slot is freed and the
+ * connection may carry the next request (keep-alive). */
 
 static const char health_body[] =
     "{\"ok\":true,\"version\":\"" NHD_VERSION "\"}";
+
+static void
+http_reply(struct conn *c, int status, const char *body)
+{
+    size_t len = strlen(body);
+    char *copy = malloc(len + 1);
+
+    if (copy)
+        memcpy(copy, body, len + 1);
+    c->http_status = status;
+    conn_send(c, copy, len);
+}
+
+/* Map GET path (and query) to an op and its args; false: no such route. */
+static bool
+http_route(struct lws *wsi, const char *path, const char **op, cJSON *args)
+{
+    char name[160], arg[64];
+    const char *v;
+    long long id;
+    int used = 0;
+
+    if (!strcmp(path, "/api/datasets")) {
+        *op = "dataset.list";
+        return true;
+    }
+    if (!strcmp(path, "/api/jobs")) {
+        *op = "job.list";
+        /* returns a pointer into arg, past "state=" */
+        if ((v = lws_get_urlarg_by_name(wsi, "state=", arg, sizeof(arg))))
+            cJSON_AddStringToObject(args, "state", v);
+        return true;
+    }
+    if (sscanf(path, "/api/jobs/%lld%n", &id, &used) == 1 && !path[used]) {
+        *op = "job.get";
+        cJSON_AddNumberToObject(args, "job", (double)id);
+        return true;
+    }
+    if (!strncmp(path, "/api/datasets/", 14) &&
+        sscanf(path + 14, "%159[^/]/versions%n", name, &used) == 1 &&
+        !path[14 + used]) {
+        *op = "dataset.versions";
+        cJSON_AddStringToObject(args, "name", name);
+        return true;
+    }
+    return false;
+}
+
+/* A new GET on wsi: answer /health at once, queue an API read. */
+static int
+http_request(struct net *n, struct lws *wsi, struct http_session *hs,
+             const char *path)
+{
+    char auth[128];
+    const char *op = NULL;
+    struct dbq_job *job;
+    struct conn *c;
+    cJSON *args;
+
+    if (conn_new(n, wsi, &hs->slot, &hs->gen) < 0)
+        return -1;
+    hs->has_slot = true;
+    c = &n->conns[hs->slot];
+    c->http = true;
+    if (!strcmp(path, "/health")) {
+        http_reply(c, 200, health_body);
+        return 0;
+    }
+    args = cJSON_CreateObject();
+    if (!args || !cJSON_AddObjectToObject(args, "args")) {
+        cJSON_Delete(args);
+        return -1;
+    }
+    if (!http_route(wsi, path, &op, cJSON_GetObjectItem(args, "args"))) {
+        cJSON_Delete(args);
+        http_reply(c, 404,
+                   "{\"error\":{\"code\":\"not_found\",\"message\":"
+                   "\"no such path\"}}");
+        return 0;
+    }
+    if (lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) <
+            8 ||
+        strncmp(auth, "Bearer ", 7)) {
+        cJSON_Delete(args);
+        http_reply(c, 401,
+                   "{\"error\":{\"code\":\"unauthenticated\",\"message\":"
+                   "\"send 'Authorization: Bearer TOKEN'\"}}");
+        return 0;
+    }
+    job = calloc(1, sizeof(*job));
+    if (!job || !cJSON_AddStringToObject(args, "token", auth + 7) ||
+        !cJSON_AddStringToObject(args, "op", op)) {
+        free(job);
+        cJSON_Delete(args);
+        return -1;
+    }
+    job->slot = hs->slot;
+    job->gen = hs->gen;
+    job->fn = op_http;
+    job->data_dir = n->data_dir;
+    job->jobs = n->jobs;
+    job->args = args;
+    if (dbq_submit(n->q, job) < 0)
+        http_reply(c, 500,
+                   "{\"error\":{\"code\":\"internal\",\"message\":"
+                   "\"server stopping\"}}");
+    return 0;
+}
+
+/* Write the headers, or the next piece of the body, of the answer. */
+static int
+http_writeable(struct net *n, struct lws *wsi, struct http_session *hs)
+{
+    struct conn *c = hs->has_slot ? conn_get(n, hs->slot, hs->gen) : NULL;
+    struct outmsg *m = c ? c->out : NULL;
+    unsigned char hdr[LWS_PRE + 512];
+    unsigned char *start = hdr + LWS_PRE, *p = start;
+    size_t chunk;
+    bool last;
+
+    if (!m)
+        return 0;
+    if (!c->headers_sent) {
+        if (lws_add_http_common_headers(wsi, (unsigned)c->http_status,
+                                        "application/json", m->len, &p,
+                                        hdr + sizeof(hdr) - 1) ||
+            lws_finalize_write_http_header(wsi, start, &p,
+                                           hdr + sizeof(hdr) - 1))
+            return -1;
+        c->headers_sent = true;
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    chunk = m->len - m->sent;
+    if (chunk > NET_FRAGMENT)
+        chunk = NET_FRAGMENT;
+    last = m->sent + chunk == m->len;
+    if (lws_write(wsi, m->buf + LWS_PRE + m->sent, chunk,
+                  last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)chunk)
+        return -1;
+    m->sent += chunk;
+    if (!last) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    conn_release(c);
+    hs->has_slot = false;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
 
 static int
 http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
               void *in, size_t len)
 {
+    struct net *n = lws_context_user(lws_get_context(wsi));
     struct http_session *hs = user;
-    unsigned char buf[LWS_PRE + sizeof(health_body)];
-    size_t n = sizeof(health_body) - 1;
+    struct conn *c;
 
     switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return 1; /* a WebSocket without subprotocol naohai.v1 */
     case LWS_CALLBACK_HTTP:
-        if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0 ||
-            strcmp((const char *)in, "/health")) {
-            if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL))
-                return -1;
-            return lws_http_transaction_completed(wsi) ? -1 : 0;
-        }
-        hs->health = true;
-        return health_headers(wsi, n);
-    case LWS_CALLBACK_HTTP_WRITEABLE:
-        if (!hs || !hs->health)
-            return 0;
-        hs->health = false;
-        memcpy(buf + LWS_PRE, health_body, n);
-        if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_FINAL) < (int)n)
+        if (hs->has_slot || lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
+            lws_return_http_status(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, NULL);
             return -1;
-        return lws_http_transaction_completed(wsi) ? -1 : 0;
+        }
+        return http_request(n, wsi, hs, (const char *)in);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return hs ? http_writeable(n, wsi, hs) : 0;
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (hs && hs->has_slot && (c = conn_get(n, hs->slot, hs->gen)))
+            conn_release(c);
+        if (hs)
+            hs->has_slot = false;
+        return 0;
     default:
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     }

@@ -10,6 +10,7 @@
 #include "proto.h"
 #include "store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,4 +96,89 @@ ops_reply(const struct dbq_job *job, struct dbq_result *res, int rc,
                                 err && err->msg[0] ? err->msg : nh_strerror(rc),
                                 &res->len);
     cJSON_Delete(result);
+}
+
+/* The HTTP status for a protocol error code. */
+static int
+http_status(const char *code)
+{
+    static const struct {
+        const char *code;
+        int status;
+    } map[] = {
+        {PROTO_EBAD_REQUEST, 400}, {PROTO_EBAD_TOKEN, 401},
+        {PROTO_EFORBIDDEN, 403},   {PROTO_ENOT_FOUND, 404},
+        {PROTO_ECONFLICT, 409},    {PROTO_EEXISTS, 409},
+    };
+
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (!strcmp(map[i].code, code))
+            return map[i].status;
+    return 500;
+}
+
+/* res->text = {"error": {"code", "message"}} with the matching status. */
+static void
+http_error(struct dbq_result *res, const char *code, const char *message)
+{
+    cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
+
+    if (e && cJSON_AddStringToObject(e, "code", code) &&
+        cJSON_AddStringToObject(e, "message", message))
+        res->text = cJSON_PrintUnformatted(o);
+    res->len = res->text ? strlen(res->text) : 0;
+    res->http_status = http_status(code);
+    cJSON_Delete(o);
+}
+
+void
+op_http(struct store *s, const struct dbq_job *job, struct dbq_result *res)
+{
+    const char *token = cJSON_GetStringValue(
+        cJSON_GetObjectItemCaseSensitive(job->args, "token"));
+    const char *name =
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(job->args, "op"));
+    struct dbq_job sub = *job;
+    const struct op_desc *op = name ? ops_find(name) : NULL;
+    struct store_user user;
+    cJSON *reply, *result, *err;
+    int rc;
+
+    if (!token || !op) {
+        http_error(res, PROTO_EINTERNAL, "bad internal request");
+        return;
+    }
+    rc = store_token_check(s, token, &user);
+    if (rc < 0) {
+        http_error(res, rc == NH_ENOENT ? PROTO_EBAD_TOKEN : PROTO_EINTERNAL,
+                   rc == NH_ENOENT ? "invalid token" : "database error");
+        return;
+    }
+    if (!ops_role_allows(user.role, op->min_role)) {
+        http_error(res, PROTO_EFORBIDDEN, "role too weak for this");
+        return;
+    }
+    sub.args = cJSON_GetObjectItemCaseSensitive(job->args, "args");
+    sub.has_id = false;
+    snprintf(sub.user, sizeof(sub.user), "%s", user.name);
+    op->fn(s, &sub, res);
+    /* unwrap the protocol envelope the op wrote */
+    reply = res->text ? cJSON_ParseWithLength(res->text, res->len) : NULL;
+    free(res->text);
+    res->text = NULL;
+    result = cJSON_GetObjectItemCaseSensitive(reply, "result");
+    err = cJSON_GetObjectItemCaseSensitive(reply, "error");
+    if (cJSON_IsObject(result)) {
+        res->text = cJSON_PrintUnformatted(result);
+        res->len = res->text ? strlen(res->text) : 0;
+        res->http_status = 200;
+    } else {
+        const char *code =
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(err, "code"));
+        const char *msg = cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(err, "message"));
+
+        http_error(res, code ? code : PROTO_EINTERNAL, msg ? msg : "");
+    }
+    cJSON_Delete(reply);
 }

@@ -64,4 +64,10 @@ dbq_fn op_job_resume;
 dbq_fn op_job_logs;
 dbq_fn op_subscribe_job; /* net.c calls it for "subscribe" to "job/ID" */
 
+/* The HTTP read API: args {"token", "op", "args"}; checks the bearer
+ * token and the role, runs the table op and leaves in res->text its
+ * bare result (status 200) or {"error": {"code", "message"}} with
+ * res->http_status 400, 401, 403, 404, 409 or 500. */
+dbq_fn op_http;
+
 #endif
