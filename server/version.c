@@ -74,7 +74,9 @@ scan_file(const char *path, const char *label, uint64_t *docs,
     struct stat sb;
     int fd, rc = 0;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO must not stall this worker; regular files
+     * ignore it */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return nh_errorf(err, NH_ENOENT, "cannot read '%s': %s", label,
                          strerror(errno));

@@ -91,8 +91,8 @@ class Client:
         assert msg["ok"] is True, (op, args, msg)
         return msg["result"]
 
-    async def fail(self, op, args=None, code=None, valid=True):
-        msg = await self.call(op, args, valid=valid)
+    async def fail(self, op, args=None, code=None, valid=True, timeout=60):
+        msg = await self.call(op, args, timeout, valid=valid)
         assert msg["ok"] is False, (op, args, msg)
         if code is not None:
             assert msg["error"]["code"] == code, (op, args, msg)

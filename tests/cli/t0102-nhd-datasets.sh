@@ -130,6 +130,23 @@ for f in a.jsonl b.jsonl; do
 done
 ls d/manifests | grep -q tmp- && fail "temporary manifest left behind"
 
+# a FIFO among the paths is refused without stalling a DB worker
+mkfifo fifo.jsonl
+"$PY" - "$NHD_URL" "$(cat d/admin.token)" "$PWD" <<'PYEOF' || fail "fifo import"
+import asyncio, os, sys
+sys.path.insert(0, os.path.join(os.environ["NH_TOP"], "tests", "cli"))
+import nhtest
+URL, ADMIN, DIR = sys.argv[1:4]
+async def main():
+    c = await nhtest.Client.open(URL, ADMIN)
+    for _ in range(3):  # more than the DB workers
+        e = await c.fail("dataset.import", {"name": "f", "paths":
+                         [DIR + "/fifo.jsonl"]}, "not_found", timeout=10)
+        assert "not a file" in e["message"], e
+    await c.ok("dataset.list", timeout=10)
+nhtest.run(main())
+PYEOF
+
 nhd_stop
 if grep -iE ': error|sanitizer|runtime error' nhd.err; then
     fail "nhd logged errors"

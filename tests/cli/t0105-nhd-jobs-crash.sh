@@ -84,6 +84,9 @@ async def main():
     await r.close()
     end = await c.event(nhtest.job_done(JID), timeout=120)
     assert end["data"]["state"] == "succeeded", end
+    # nh-clean said it took up its own work again
+    logs = await c.ok("job.logs", {"job": JID})
+    assert any("resuming the run" in l["line"] for l in logs["lines"]), logs
     # the two cancelled jobs never made a version
     for j in (j2["job"], j3["job"]):
         g = await c.ok("job.get", {"job": j})
