@@ -2,7 +2,9 @@
 #
 #   make            build every tool into build/
 #   make test       unit tests (plain and ASan+UBSan) and CLI tests
-#   make demo       build the demo corpus and run the default pipeline on it
+#   make demo       nhd on a fresh data dir, the demo corpus imported and
+#                   cleaned as a job, lineage, stage table, ground truth
+#                   (make demo KEEP=1 leaves nhd running)
 #   make bench      throughput benchmarks; figures go to docs/BENCHMARKS.md
 #   make fuzz       libFuzzer on nhd's message handler for FUZZ_SECONDS
 #   make deps       install the Debian packages the build needs
@@ -37,6 +39,7 @@ UNIT_SRC   = $(wildcard tests/unit/test-*.c)
 TUI_SRC    = $(wildcard tui/*.c)
 HEADERS    = $(wildcard common/*.h pipeline/*.h server/*.h tui/*.h tests/*.h)
 FUZZ_SECONDS = 60
+KEEP      ?=
 
 DEPS_STAMP = $(B)/.deps-stamp
 
@@ -131,8 +134,8 @@ fuzz: $(B)/fuzz/fuzz-message
 	$(B)/fuzz/fuzz-message -max_len=65536 -max_total_time=$(FUZZ_SECONDS) \
 	    -print_final_stats=1 $(B)/fuzz/corpus fuzz/corpus
 
-demo: $(B)/nh-clean
-	@NH_BIN=$(abspath $(B)) scripts/demo
+demo: $(B)/nh-clean $(B)/nhd $(B)/nh
+	@NH_BIN=$(abspath $(B)) KEEP=$(KEEP) scripts/demo
 
 bench: $(B)/nh-clean $(B)/nhd $(B)/nh-load
 	@NH_BIN=$(abspath $(B)) scripts/bench

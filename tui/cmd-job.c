@@ -7,6 +7,7 @@
  * few seconds when it is not. `nh pipeline run --wait` uses it too.
  */
 #include "nh.h"
+#include "strbuf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #define FOLLOW_LINE_SECONDS 5.0 /* plain progress lines at most this often */
 #define BAR_WIDTH 30
+#define STAGE_TOP_REASONS 3 /* removal reasons shown per stage */
 
 /* ID from a command line word; false when it is not a job id. */
 static bool
@@ -216,6 +218,124 @@ job_op(struct cmd_ctx *ctx, const char *op, cJSON **res)
     return rc;
 }
 
+/* "reason ×N, ..." for the STAGE_TOP_REASONS largest counts of a
+ * stats "removed" object (ties by name), "…" when there are more. */
+static void
+top_reasons(const cJSON *removed, struct strbuf *sb)
+{
+    const cJSON *it, *best;
+    const cJSON *shown[STAGE_TOP_REASONS];
+    int n = 0, total = cJSON_GetArraySize(removed), k;
+
+    while (n < STAGE_TOP_REASONS && n < total) {
+        best = NULL;
+        cJSON_ArrayForEach(it, removed)
+        {
+            bool seen = false;
+            for (k = 0; k < n; k++)
+                seen = seen || shown[k] == it;
+            if (seen || !cJSON_IsNumber(it) || !it->string)
+                continue;
+            if (!best || it->valuedouble > best->valuedouble ||
+                (it->valuedouble == best->valuedouble &&
+                 strcmp(it->string, best->string) < 0))
+                best = it;
+        }
+        if (!best)
+            break;
+        shown[n++] = best;
+        strbuf_addf(sb, "%s%s \xc3\x97%lld", n > 1 ? ", " : "", best->string,
+                    (long long)best->valuedouble);
+    }
+    if (total > n)
+        strbuf_addstr(sb, ", \xe2\x80\xa6");
+}
+
+/* One row of the stage table from a stats.json counters object. */
+static int
+stage_row(struct table *t, const char *name, const cJSON *s)
+{
+    char cells[7][32];
+    const char *row[8];
+    struct strbuf why = STRBUF_INIT;
+    int64_t in = json_int(cJSON_GetObjectItemCaseSensitive(s, "docs_in"), 0);
+    int64_t outd = json_int(cJSON_GetObjectItemCaseSensitive(s, "docs_out"), 0);
+    const cJSON *sec = cJSON_GetObjectItemCaseSensitive(s, "seconds");
+    int rc, i;
+
+    snprintf(cells[0], sizeof(cells[0]), "%lld", (long long)in);
+    snprintf(cells[1], sizeof(cells[1]), "%lld", (long long)outd);
+    snprintf(cells[2], sizeof(cells[2]), "%lld",
+             (long long)(in > outd ? in - outd : 0));
+    snprintf(
+        cells[3], sizeof(cells[3]), "%.1f",
+        (double)json_int(cJSON_GetObjectItemCaseSensitive(s, "bytes_in"), 0) /
+            1e6);
+    snprintf(
+        cells[4], sizeof(cells[4]), "%.1f",
+        (double)json_int(cJSON_GetObjectItemCaseSensitive(s, "bytes_out"), 0) /
+            1e6);
+    snprintf(cells[5], sizeof(cells[5]), "%.2f",
+             cJSON_IsNumber(sec) ? sec->valuedouble : 0.0);
+    top_reasons(cJSON_GetObjectItemCaseSensitive(s, "removed"), &why);
+    row[0] = name;
+    for (i = 0; i < 6; i++)
+        row[i + 1] = cells[i];
+    row[7] = strbuf_str(&why);
+    rc = table_add(t, row);
+    strbuf_release(&why);
+    return rc;
+}
+
+/* The per-stage table of a job's stats (nh-clean's stats.json), with
+ * the columns of `nh-clean stats OUT` and the top removal reasons. */
+static int
+print_stage_table(const cJSON *stats, const cJSON *removed)
+{
+    static const char *const hdr[] = {"STAGE",   "DOCS IN",    "DOCS OUT",
+                                      "REMOVED", "MB IN",      "MB OUT",
+                                      "SECONDS", "TOP REASONS"};
+    const cJSON *st, *o, *name;
+    struct table *t = table_new(8, hdr);
+    int rc = 0, i;
+
+    if (!t)
+        return nh_failf("out of memory");
+    for (i = 1; i <= 6; i++)
+        table_right(t, i);
+    o = cJSON_GetObjectItemCaseSensitive(stats, "read");
+    if (cJSON_IsObject(o))
+        rc = stage_row(t, "read", o);
+    cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(stats, "stages"))
+    {
+        if (rc < 0)
+            break;
+        name = cJSON_GetObjectItemCaseSensitive(st, "name");
+        rc = stage_row(t, cJSON_IsString(name) ? name->valuestring : "?", st);
+    }
+    if (rc < 0) {
+        table_free(t);
+        return nh_failf("out of memory");
+    }
+    printf("stages:\n");
+    table_print(t, stdout);
+    table_free(t);
+    o = cJSON_GetObjectItemCaseSensitive(stats, "output");
+    printf(
+        "output: %lld documents, %.1f MB in %lld shard(s); %lld removed "
+        "in %d shard(s)\n",
+        (long long)json_int(cJSON_GetObjectItemCaseSensitive(o, "docs"), 0),
+        (double)json_int(cJSON_GetObjectItemCaseSensitive(o, "bytes"), 0) / 1e6,
+        (long long)json_int(cJSON_GetObjectItemCaseSensitive(o, "shards"), 0),
+        (long long)json_int(cJSON_GetObjectItemCaseSensitive(o, "removed_docs"),
+                            0),
+        cJSON_GetArraySize(removed));
+    o = cJSON_GetObjectItemCaseSensitive(stats, "seconds");
+    if (cJSON_IsNumber(o))
+        printf("time: %.2f s\n", o->valuedouble);
+    return NH_EXIT_OK;
+}
+
 int
 cmd_job_show(struct cmd_ctx *ctx)
 {
@@ -251,16 +371,21 @@ cmd_job_show(struct cmd_ctx *ctx)
             free(text);
         }
     }
-    for (i = 0; i < 3; i++) {
-        static const char *const more[] = {"progress", "stats", "args"};
+    for (i = 0; i < 2; i++) {
+        static const char *const more[] = {"progress", "args"};
         char *text;
         v = cJSON_GetObjectItemCaseSensitive(res, more[i]);
         if (!v || cJSON_IsNull(v))
             continue;
-        text = cJSON_Print(v);
-        printf("%s:\n%s\n", more[i], text ? text : "?");
+        text = cJSON_PrintUnformatted(v);
+        snprintf(buf, sizeof(buf), "%s:", more[i]);
+        printf("%-15s %s\n", buf, text ? text : "?");
         free(text);
     }
+    v = cJSON_GetObjectItemCaseSensitive(res, "stats");
+    if (cJSON_IsObject(v))
+        rc = print_stage_table(
+            v, cJSON_GetObjectItemCaseSensitive(res, "removed"));
 out:
     cJSON_Delete(res);
     return rc;
