@@ -50,6 +50,8 @@ struct dbq_job {
     cJSON *args;          /* the request's args (or NULL); freed with the job */
     const char *data_dir; /* nhd's --data, for ops that touch files */
     struct jobs *jobs;    /* the job supervisor (jobs.h), for job ops */
+    const char *import_root; /* server-path imports only below it (NULL:
+                                none); a realpath */
     char user[STORE_USER_NAME_MAX + 1]; /* who asked (after auth) */
 };
 
@@ -67,6 +69,8 @@ struct dbq_result {
     bool unsubscribe; /* subscribe failed: drop args.topic again */
     char topic[32];   /* the topic of a subscribe job */
     int http_status;  /* for op_http: the response status */
+    char revoked_user[STORE_USER_NAME_MAX + 1]; /* user.revoke: whose
+                                                   sessions end */
 };
 
 /* Open nworkers stores on dir (migrating from migrations_dir, on this

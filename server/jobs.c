@@ -14,6 +14,7 @@
 #include "objstore.h"
 #include "store.h"
 #include "strbuf.h"
+#include "utf8.h"
 #include "version.h"
 
 #include <dirent.h>
@@ -38,6 +39,7 @@
 #define LINE_MAX_BYTES 65536  /* longer output lines are cut */
 #define LOG_MAX_LINES 10000   /* log lines kept per job */
 #define PROGRESS_DB_EVERY 1.0 /* seconds between progress row updates */
+#define KILL_GRACE 5.0        /* seconds from SIGTERM to SIGKILL */
 
 struct cmd {
     struct cmd *next;
@@ -54,6 +56,7 @@ struct child {
     char *progress;        /* the last progress line, not yet saved */
     char last_err[512];    /* the last stderr line, for the error column */
     bool cancelled;
+    double kill_at; /* after SIGTERM: when SIGKILL follows (0: not due) */
 };
 
 struct jobs {
@@ -91,6 +94,22 @@ wake(struct jobs *j)
     ssize_t n = write(j->efd, &one, sizeof(one));
 
     (void)n; /* a full counter already means "wake up" */
+}
+
+int64_t
+jobs_parse_id(const char *s)
+{
+    int64_t v = 0;
+    int digits = 0;
+
+    if (!s || *s < '1' || *s > '9')
+        return 0;
+    for (; *s; s++, digits++) {
+        if (*s < '0' || *s > '9' || digits == 16)
+            return 0;
+        v = v * 10 + (*s - '0');
+    }
+    return v <= ((int64_t)1 << 53) ? v : 0;
 }
 
 /* ---- events ----------------------------------------------------------- */
@@ -495,7 +514,7 @@ static int
 spawn(struct child *k, const char *const argv[], struct nh_error *err)
 {
     int out[2] = {-1, -1}, errp[2] = {-1, -1};
-    pid_t pid;
+    pid_t pid, parent = getpid();
 
     if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
         int rc = nh_error_errno(err, "cannot make a pipe");
@@ -520,6 +539,8 @@ spawn(struct child *k, const char *const argv[], struct nh_error *err)
 
         setpgid(0, 0);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) /* nhd died before prctl took effect */
+            _exit(127);
         sigemptyset(&none);
         pthread_sigmask(SIG_SETMASK, &none, NULL);
         signal(SIGPIPE, SIG_DFL);
@@ -531,6 +552,7 @@ spawn(struct child *k, const char *const argv[], struct nh_error *err)
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
+    setpgid(pid, pid); /* also here, so a kill(-pid) right away finds it */
     close(out[1]);
     close(errp[1]);
     fcntl(out[0], F_SETFL, O_NONBLOCK);
@@ -591,7 +613,7 @@ start_queued(struct jobs *j)
         struct nh_error err = {0};
         struct child *k = &j->kids[j->nkids];
         int64_t id = 0;
-        int src;
+        int src, rc;
 
         if (sqlite3_prepare_v2(db,
                                "SELECT id FROM jobs WHERE state = 'queued'"
@@ -604,12 +626,15 @@ start_queued(struct jobs *j)
         sqlite3_finalize(st);
         if (src != SQLITE_ROW)
             return;
-        if (exec_job(j,
-                     "UPDATE jobs SET state = 'running', error = NULL,"
-                     " started = coalesce(started, unixepoch()),"
-                     " ended = NULL WHERE id = ?1 AND state = 'queued'",
-                     id, NULL) != 1)
-            continue;
+        rc = exec_job(j,
+                      "UPDATE jobs SET state = 'running', error = NULL,"
+                      " started = coalesce(started, unixepoch()),"
+                      " ended = NULL WHERE id = ?1 AND state = 'queued'",
+                      id, NULL);
+        if (rc < 0)
+            return; /* the database fails: try again on the next wake */
+        if (rc != 1)
+            continue; /* cancelled meanwhile */
         memset(k, 0, sizeof(*k));
         k->job = id;
         k->fd[0] = k->fd[1] = -1;
@@ -683,15 +708,23 @@ on_progress_line(struct jobs *j, struct child *k, const char *line)
 }
 
 static void
-on_log_line(struct jobs *j, struct child *k, const char *line)
+on_log_line(struct jobs *j, struct child *k, const char *raw)
 {
     sqlite3 *db = store_db(j->store);
     sqlite3_stmt *st = NULL;
+    struct strbuf fixed;
+    const char *line;
     cJSON *data;
 
+    /* what the child wrote may be cut mid-character or not UTF-8 */
+    strbuf_init(&fixed, 4 * LINE_MAX_BYTES);
+    line = utf8_repair(&fixed, raw, strlen(raw)) < 0 ? "?" : strbuf_str(&fixed);
     snprintf(k->last_err, sizeof(k->last_err), "%s", line);
-    if (k->log_seq + 1 >= LOG_MAX_LINES)
+    k->last_err[utf8_valid_prefix(k->last_err, strlen(k->last_err))] = '\0';
+    if (k->log_seq + 1 >= LOG_MAX_LINES) {
+        strbuf_release(&fixed);
         return;
+    }
     k->log_seq++;
     if (sqlite3_prepare_v2(db,
                            "INSERT OR REPLACE INTO job_logs (job_id, seq, line)"
@@ -711,6 +744,7 @@ on_log_line(struct jobs *j, struct child *k, const char *line)
         cJSON_AddStringToObject(data, "line", line))
         publish_job(j, k->job, "job.log", data, true);
     cJSON_Delete(data);
+    strbuf_release(&fixed);
 }
 
 /* Read what fd i of k has; split lines. At EOF the fd is closed. */
@@ -880,6 +914,40 @@ read_text(const char *path)
     return strbuf_detach(&sb, NULL);
 }
 
+struct job_done {
+    int64_t job;
+    const char *stats, *removed, *progress;
+};
+
+/* Inside version_commit's transaction: the job succeeded, unless it was
+ * cancelled meanwhile (NH_ECONFLICT then rolls the version back). */
+static int
+mark_succeeded(sqlite3 *db, const char *id, void *arg, struct nh_error *err)
+{
+    const struct job_done *d = arg;
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+
+    if (sqlite3_prepare_v2(db,
+                           "UPDATE jobs SET state = 'succeeded',"
+                           " ended = unixepoch(), output = ?2, stats = ?3,"
+                           " removed = ?4, progress = coalesce(?5, progress)"
+                           " WHERE id = ?1 AND state = 'running'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return nh_errorf(err, NH_EIO, "%s", sqlite3_errmsg(db));
+    sqlite3_bind_int64(st, 1, d->job);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, d->stats, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, d->removed, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, d->progress, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = nh_errorf(err, NH_EIO, "%s", sqlite3_errmsg(db));
+    else if (sqlite3_changes(db) != 1)
+        rc = nh_errorf(err, NH_ECONFLICT, "the job was cancelled");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* The child of job k succeeded: commit out/data as the new version. */
 static int
 commit_output(struct jobs *j, struct child *k, struct nh_error *err)
@@ -891,6 +959,7 @@ commit_output(struct jobs *j, struct child *k, struct nh_error *err)
     size_t n = 0;
     struct job_args a;
     struct version_spec spec;
+    struct job_done done;
     int rc;
 
     if ((rc = load_args(j, k->job, &a, err)) < 0)
@@ -917,31 +986,13 @@ commit_output(struct jobs *j, struct child *k, struct nh_error *err)
         rc = nh_errorf(err, NH_EINVAL, "the pipeline removed every document");
         goto out;
     }
-    if ((rc = version_commit(db, j->data_dir, &spec, id, err)) < 0)
-        goto out;
-    {
-        sqlite3_stmt *st = NULL;
-
-        /* a cancel that came after the child ended wins: no row changes */
-        if (sqlite3_prepare_v2(
-                db,
-                "UPDATE jobs SET state = 'succeeded', ended = unixepoch(),"
-                " output = ?2, stats = ?3, removed = ?4,"
-                " progress = coalesce(?5, progress)"
-                " WHERE id = ?1 AND state = 'running'",
-                -1, &st, NULL) != SQLITE_OK) {
-            rc = nh_errorf(err, NH_EIO, "%s", sqlite3_errmsg(db));
-        } else {
-            sqlite3_bind_int64(st, 1, k->job);
-            sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 3, stats, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 4, removed, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 5, k->progress, -1, SQLITE_STATIC);
-            if (sqlite3_step(st) != SQLITE_DONE)
-                rc = nh_errorf(err, NH_EIO, "%s", sqlite3_errmsg(db));
-        }
-        sqlite3_finalize(st);
-    }
+    done.job = k->job;
+    done.stats = stats;
+    done.removed = removed;
+    done.progress = k->progress;
+    spec.before_commit = mark_succeeded;
+    spec.before_commit_arg = &done;
+    rc = version_commit(db, j->data_dir, &spec, id, err);
     if (rc == 0)
         nh_info("job %lld: version %s", (long long)k->job, id);
 out:
@@ -964,10 +1015,12 @@ child_done(struct jobs *j, struct child *k, bool stopping)
         ;
     save_progress(j, k);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !k->cancelled) {
-        if (commit_output(j, k, &err) < 0) {
+        int rc = commit_output(j, k, &err);
+
+        if (rc < 0 && rc != NH_ECONFLICT) {
             nh_error("job %lld: %s", (long long)k->job, err.msg);
             settle(j, k->job, "failed", err.msg);
-        } else {
+        } else { /* succeeded, or cancelled just before the commit */
             jobs_publish_state(j, store_db(j->store), k->job);
             job_path(j, k->job, "", dir, sizeof(dir));
             remove_tree(dir);
@@ -997,6 +1050,38 @@ child_done(struct jobs *j, struct child *k, bool stopping)
 
 /* ---- the thread ------------------------------------------------------- */
 
+/* SIGTERM to k's process group now, SIGKILL after KILL_GRACE. */
+static void
+terminate(struct child *k)
+{
+    if (k->kill_at == 0) {
+        kill(-k->pid, SIGTERM);
+        k->kill_at = now_sec() + KILL_GRACE;
+    }
+}
+
+/* SIGKILL children whose grace ran out; the poll timeout (ms) until the
+ * next one is due, or -1. */
+static int
+kill_overdue(struct jobs *j)
+{
+    double now = now_sec(), next = 0;
+
+    for (int i = 0; i < j->nkids; i++) {
+        struct child *k = &j->kids[i];
+
+        if (k->kill_at <= 0)
+            continue;
+        if (now >= k->kill_at) {
+            kill(-k->pid, SIGKILL);
+            k->kill_at = -1; /* sent; never again */
+        } else if (next == 0 || k->kill_at < next) {
+            next = k->kill_at;
+        }
+    }
+    return next > 0 ? (int)((next - now) * 1000) + 1 : -1;
+}
+
 static void
 run_cmds(struct jobs *j, bool *stopping)
 {
@@ -1008,12 +1093,22 @@ run_cmds(struct jobs *j, bool *stopping)
     *stopping = j->stopping;
     pthread_mutex_unlock(&j->mu);
     for (; c; c = next) {
+        bool found = false;
+
         next = c->next;
         for (int i = 0; i < j->nkids; i++)
-            if (j->kids[i].job == c->cancel && !j->kids[i].cancelled) {
+            if (j->kids[i].job == c->cancel) {
+                found = true;
+                if (!j->kids[i].cancelled)
+                    terminate(&j->kids[i]);
                 j->kids[i].cancelled = true;
-                kill(-j->kids[i].pid, SIGTERM);
             }
+        if (!found) { /* queued or interrupted: only its files remain */
+            char dir[PATH_MAX];
+
+            if (job_path(j, c->cancel, "", dir, sizeof(dir)) == 0)
+                remove_tree(dir);
+        }
         free(c);
     }
 }
@@ -1032,7 +1127,7 @@ supervise(void *arg)
         run_cmds(j, &stopping);
         if (stopping && !signalled) {
             for (i = 0; i < j->nkids; i++)
-                kill(-j->kids[i].pid, SIGTERM);
+                terminate(&j->kids[i]);
             signalled = true;
         }
         if (stopping && j->nkids == 0)
@@ -1048,7 +1143,7 @@ supervise(void *arg)
                 pfd[np].revents = 0;
                 np++;
             }
-        if (poll(pfd, (nfds_t)np, -1) < 0 && errno != EINTR) {
+        if (poll(pfd, (nfds_t)np, kill_overdue(j)) < 0 && errno != EINTR) {
             nh_error("job supervisor: poll: %s", strerror(errno));
             sleep(1);
             continue;

@@ -85,6 +85,11 @@ void jobs_event_free(struct jobs_event *e);
 int job_summary(struct sqlite3 *db, int64_t id, int full, cJSON **out,
                 struct nh_error *err);
 
+/* s as a job id: decimal digits without sign, spaces or a leading
+ * zero, 1 to 2^53; 0 for anything else. "job/ID" topics and the
+ * /api/jobs/ID path use it, so one job has one spelling. */
+int64_t jobs_parse_id(const char *s);
+
 /* An event message {"event","topic","data"} as malloc'd text; data is
  * copied. NULL when out of memory. */
 char *jobs_event_text(const char *event, const char *topic, const cJSON *data,

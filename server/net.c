@@ -28,6 +28,8 @@
 #define NET_FRAGMENT (64 * 1024)     /* bytes of a message per write */
 #define NET_MAX_TOPICS 16            /* subscriptions per connection */
 #define NET_EVENT_BACKLOG (8u << 20) /* queued bytes past which events drop */
+#define NET_RX_PAUSE (16u << 20)     /* queued bytes that stop reading */
+#define NET_MAX_INFLIGHT 32          /* requests at the DB workers at once */
 
 struct outmsg {
     struct outmsg *next;
@@ -52,10 +54,13 @@ struct conn {
     bool http;         /* an HTTP request, not a WebSocket */
     int http_status;   /* its response's status, once known */
     bool headers_sent; /* its headers are written; the body follows */
+    int inflight;      /* requests queued at the DB workers */
+    bool rx_paused;    /* lws_rx_flow_control(wsi, 0) is in force */
 };
 
 struct ws_session {
     uint32_t slot, gen;
+    bool valid; /* (slot, gen) was assigned: the connection was accepted */
 };
 
 struct http_session {
@@ -65,11 +70,13 @@ struct http_session {
 
 struct net {
     struct lws_context *ctx;
-    struct dbq *q;
+    struct dbq *q;     /* quick ops: auth, lists, small reads */
+    struct dbq *heavy; /* ops that may take seconds (op_desc.heavy) */
     struct jobs *jobs;
     struct conn *conns;
     uint32_t nconns;
-    char *data_dir; /* copy of net_config.data_dir, for ops */
+    char *data_dir;    /* copy of net_config.data_dir, for ops */
+    char *import_root; /* copy of net_config.import_root, or NULL */
 };
 
 /* Append a copy of text to c's out list and ask for a writeable
@@ -101,6 +108,20 @@ conn_send(struct conn *c, char *text, size_t len)
         c->out = m;
     c->out_tail = m;
     lws_callback_on_writable(c->wsi);
+}
+
+/* Stop reading from a client that does not read its answers, or has too
+ * many requests in flight; start again once it catches up. Memory per
+ * connection stays bounded by NET_RX_PAUSE plus the answers in flight. */
+static void
+conn_flow(struct conn *c)
+{
+    bool want = c->out_bytes < NET_RX_PAUSE && c->inflight < NET_MAX_INFLIGHT;
+
+    if (c->http || want != c->rx_paused)
+        return;
+    lws_rx_flow_control(c->wsi, want);
+    c->rx_paused = !want;
 }
 
 static void
@@ -202,7 +223,7 @@ auth_job(struct store *s, const struct dbq_job *job, struct dbq_result *res)
  * comes back through dbq and the (slot, gen) of c. */
 static void
 queue_job(struct net *n, struct conn *c, uint32_t slot, struct proto_req *req,
-          dbq_fn *fn)
+          dbq_fn *fn, bool heavy)
 {
     struct dbq_job *job = calloc(1, sizeof(*job));
 
@@ -217,11 +238,16 @@ queue_job(struct net *n, struct conn *c, uint32_t slot, struct proto_req *req,
     job->fn = fn;
     job->data_dir = n->data_dir;
     job->jobs = n->jobs;
+    job->import_root = n->import_root;
     snprintf(job->user, sizeof(job->user), "%s", c->user.name);
     job->args = cJSON_DetachItemFromObjectCaseSensitive(req->root, "args");
     req->args = NULL;
-    if (dbq_submit(n->q, job) < 0)
+    if (dbq_submit(heavy ? n->heavy : n->q, job) < 0) {
         conn_error(c, true, req->id, PROTO_EINTERNAL, "server stopping");
+        return;
+    }
+    c->inflight++;
+    conn_flow(c);
 }
 
 static void
@@ -234,7 +260,7 @@ op_auth(struct net *n, struct conn *c, uint32_t slot, struct proto_req *req)
                    "'args.token' must be a string");
         return;
     }
-    queue_job(n, c, slot, req, auth_job);
+    queue_job(n, c, slot, req, auth_job, false);
 }
 
 static void
@@ -264,7 +290,7 @@ op_queue(struct net *n, struct conn *c, uint32_t slot, struct proto_req *req,
         conn_error(c, true, req->id, PROTO_EFORBIDDEN, msg);
         return;
     }
-    queue_job(n, c, slot, req, op->fn);
+    queue_job(n, c, slot, req, op->fn, op->heavy);
 }
 
 static int
@@ -310,13 +336,10 @@ op_subscribe(struct net *n, struct conn *c, uint32_t slot,
 {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(req->args, "topic");
     const char *topic = cJSON_GetStringValue(t);
-    long long id;
-    int used = 0;
 
     if (!topic || strlen(topic) >= JOBS_TOPIC_MAX ||
         (strcmp(topic, "jobs") &&
-         (sscanf(topic, "job/%lld%n", &id, &used) != 1 || topic[used] ||
-          id < 1))) {
+         (strncmp(topic, "job/", 4) || !jobs_parse_id(topic + 4)))) {
         conn_error(c, true, req->id, PROTO_EBAD_REQUEST,
                    "'args.topic' must be 'jobs' or 'job/ID'");
         return;
@@ -337,7 +360,7 @@ op_subscribe(struct net *n, struct conn *c, uint32_t slot,
     if (!strcmp(topic, "jobs"))
         reply_topic(c, req, topic);
     else
-        queue_job(n, c, slot, req, op_subscribe_job);
+        queue_job(n, c, slot, req, op_subscribe_job, false);
 }
 
 /* A whole message arrived on c. */
@@ -396,23 +419,57 @@ on_receive(struct net *n, struct lws *wsi, struct conn *c, uint32_t slot,
     strbuf_reset(&c->rx);
 }
 
+static void http_reply(struct conn *c, int status, const char *body);
+
+/* A user's tokens were revoked: close their open WebSocket sessions
+ * (after what is queued for them, the revoke's own answer included). */
+static void
+end_sessions(struct net *n, const char *user)
+{
+    for (uint32_t i = 0; i < n->nconns; i++) {
+        struct conn *c = &n->conns[i];
+
+        if (c->wsi && c->authed && !strcmp(c->user.name, user)) {
+            c->authed = false;
+            c->close_after = true;
+            lws_callback_on_writable(c->wsi);
+        }
+    }
+}
+
 /* Hand every finished DB job's response to its connection. */
 static void
 drain_results(struct net *n)
 {
     struct dbq_result *res, *next;
     struct conn *c;
-
-    if (!n || !n->q)
+    if (!n || !n->q || !n->heavy)
         return;
-    for (res = dbq_drain(n->q); res; res = next) {
+    res = dbq_drain(n->q);
+    if (!res) /* one list: the quick ones, then the heavy ones */
+        res = dbq_drain(n->heavy);
+    else {
+        struct dbq_result *t = res;
+
+        while (t->next)
+            t = t->next;
+        t->next = dbq_drain(n->heavy);
+    }
+    for (; res; res = next) {
         next = res->next;
         c = conn_get(n, res->slot, res->gen);
         if (c && c->http) {
-            c->http_status = res->http_status;
-            conn_send(c, res->text, res->len);
-            res->text = NULL;
+            if (res->text) {
+                c->http_status = res->http_status;
+                conn_send(c, res->text, res->len);
+                res->text = NULL;
+            } else {
+                http_reply(c, 500,
+                           "{\"error\":{\"code\":\"internal\","
+                           "\"message\":\"out of memory\"}}");
+            }
         } else if (c && !c->close_after) {
+            c->inflight--;
             if (res->auth == DBQ_AUTH_OK) {
                 c->authed = true;
                 c->user = res->user;
@@ -428,7 +485,10 @@ drain_results(struct net *n)
                 conn_send(c, res->event, res->event_len);
                 res->event = NULL;
             }
+            conn_flow(c);
         }
+        if (res->revoked_user[0])
+            end_sessions(n, res->revoked_user);
         dbq_result_free(res);
     }
 }
@@ -496,6 +556,7 @@ on_writeable(struct lws *wsi, struct conn *c)
                 c->out_tail = NULL;
             c->out_bytes -= m->len;
             free(m);
+            conn_flow(c);
         }
     }
     if (c->out) {
@@ -525,24 +586,26 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             return 1;
         return 0;
     case LWS_CALLBACK_ESTABLISHED:
-        if (conn_new(n, wsi, &ss->slot, &ss->gen) < 0) {
+        if (conn_new(n, wsi, &ss->slot, &ss->gen) == 0) {
+            ss->valid = true;
+        } else {
             nh_error("cannot accept a connection: table full or no memory");
             return -1;
         }
         return 0;
     case LWS_CALLBACK_RECEIVE:
-        c = conn_get(n, ss->slot, ss->gen);
+        c = ss->valid ? conn_get(n, ss->slot, ss->gen) : NULL;
         if (!c)
             return -1;
         on_receive(n, wsi, c, ss->slot, in, len);
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
-        c = conn_get(n, ss->slot, ss->gen);
+        c = ss->valid ? conn_get(n, ss->slot, ss->gen) : NULL;
         if (!c)
             return -1;
         return on_writeable(wsi, c);
     case LWS_CALLBACK_CLOSED:
-        c = conn_get(n, ss->slot, ss->gen);
+        c = ss->valid ? conn_get(n, ss->slot, ss->gen) : NULL;
         if (c)
             conn_release(c);
         return 0;
@@ -585,7 +648,7 @@ http_route(struct lws *wsi, const char *path, const char **op, cJSON *args)
 {
     char name[160], arg[64];
     const char *v;
-    long long id;
+    int64_t id;
     int used = 0;
 
     if (!strcmp(path, "/api/datasets")) {
@@ -599,7 +662,7 @@ http_route(struct lws *wsi, const char *path, const char **op, cJSON *args)
             cJSON_AddStringToObject(args, "state", v);
         return true;
     }
-    if (sscanf(path, "/api/jobs/%lld%n", &id, &used) == 1 && !path[used]) {
+    if (!strncmp(path, "/api/jobs/", 10) && (id = jobs_parse_id(path + 10))) {
         *op = "job.get";
         cJSON_AddNumberToObject(args, "job", (double)id);
         return true;
@@ -771,7 +834,9 @@ net_create(struct net **out, const struct net_config *cfg, struct nh_error *err)
     if (!n)
         return nh_errorf(err, NH_ENOMEM, "out of memory");
     n->data_dir = strdup(cfg->data_dir);
-    if (!n->data_dir) {
+    n->import_root = cfg->import_root ? strdup(cfg->import_root) : NULL;
+    if (!n->data_dir || (cfg->import_root && !n->import_root)) {
+        free(n->data_dir);
         free(n);
         return nh_errorf(err, NH_ENOMEM, "out of memory");
     }
@@ -798,6 +863,9 @@ net_create(struct net **out, const struct net_config *cfg, struct nh_error *err)
     }
     rc = dbq_create(&n->q, cfg->data_dir, cfg->migrations, cfg->db_workers,
                     wake_cb, n, err);
+    if (rc == 0)
+        rc = dbq_create(&n->heavy, cfg->data_dir, cfg->migrations, 1, wake_cb,
+                        n, err);
     if (rc < 0)
         goto fail;
     jcfg.data_dir = cfg->data_dir;
@@ -835,11 +903,15 @@ net_free(struct net *n)
     uint32_t i;
 
     if (!n)
-        return;
-    jobs_destroy(n->jobs); /* publishes its last events, so before lws */
-    n->jobs = NULL;
+        return; /* the DB workers first: an op in flight may still call into
+                 * jobs; then the supervisor, whose last events need the lws
+                 * context */
     dbq_destroy(n->q);
     n->q = NULL;
+    dbq_destroy(n->heavy);
+    n->heavy = NULL;
+    jobs_destroy(n->jobs);
+    n->jobs = NULL;
     if (n->ctx)
         lws_context_destroy(n->ctx);
     for (i = 0; i < n->nconns; i++)
@@ -847,5 +919,6 @@ net_free(struct net *n)
             conn_release(&n->conns[i]);
     free(n->conns);
     free(n->data_dir);
+    free(n->import_root);
     free(n);
 }

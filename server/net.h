@@ -36,7 +36,9 @@ struct net_config {
     int max_jobs;           /* jobs running at once */
     const char *tls_cert;   /* PEM files; NULL: plain ws:// and http:// */
     const char *tls_key;
-    bool verbose; /* lws logs warnings and notices too */
+    const char *import_root; /* realpath below which dataset.import may
+                                read server paths; NULL: nowhere */
+    bool verbose;            /* lws logs warnings and notices too */
 };
 
 /* Create the context (listening) and start the DB workers. On success

@@ -53,6 +53,9 @@ usage(FILE *f)
             "  --nh-clean PATH    the nh-clean that pipeline jobs run\n"
             "                     (default: next to nhd)\n"
             "  --log FILE         log to FILE (reopened on SIGHUP)\n"
+            "  --import-root DIR  dataset.import may read server files only\n"
+            "                     below DIR (default: the working directory;\n"
+            "                     'none': uploads only)\n"
             "  --migrations DIR   schemas/db of the source tree (default:\n"
             "                     $NH_TOP/schemas/db, or found next to nhd)\n"
             "  -v                 verbose logging\n"
@@ -190,7 +193,8 @@ main(int argc, char **argv)
 {
     const char *data = DEFAULT_DATA, *listen = DEFAULT_LISTEN;
     const char *migrations = NULL, *nh_clean = NULL, *log_path = NULL;
-    const char *tls_cert = NULL, *tls_key = NULL;
+    const char *tls_cert = NULL, *tls_key = NULL, *import_root = ".";
+    char rootbuf[PATH_MAX];
     char migbuf[PATH_MAX], cleanbuf[PATH_MAX], host[256];
     long max_jobs = DEFAULT_MAX_JOBS;
     char *end;
@@ -218,6 +222,8 @@ main(int argc, char **argv)
             migrations = argv[++i];
         } else if (!strcmp(argv[i], "--nh-clean") && i + 1 < argc) {
             nh_clean = argv[++i];
+        } else if (!strcmp(argv[i], "--import-root") && i + 1 < argc) {
+            import_root = argv[++i];
         } else if (!strcmp(argv[i], "--log") && i + 1 < argc) {
             log_path = argv[++i];
         } else if (!strcmp(argv[i], "--tls-cert") && i + 1 < argc) {
@@ -266,6 +272,12 @@ main(int argc, char **argv)
     cfg.nh_clean = nh_clean;
     cfg.max_jobs = (int)max_jobs;
     cfg.tls_cert = tls_cert;
+    if (strcmp(import_root, "none")) {
+        if (!realpath(import_root, rootbuf))
+            nh_die(2, "bad --import-root '%s': %s", import_root,
+                   strerror(errno));
+        cfg.import_root = rootbuf;
+    }
     cfg.tls_key = tls_key;
     if (net_create(&n, &cfg, &err) < 0)
         nh_die(1, "%s", err.msg);

@@ -18,6 +18,8 @@
 #include "store.h"
 #include "version.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,12 +137,43 @@ out:
     return rc;
 }
 
+/* Resolve a server path for import into out (PATH_MAX): it must lie
+ * under job->import_root and not in the data directory (the database,
+ * admin.token, objects), whatever symlinks say. */
+static int
+import_path(const struct dbq_job *job, const char *path, char *out,
+            struct nh_error *err)
+{
+    char data[PATH_MAX];
+    size_t rl = job->import_root ? strlen(job->import_root) : 0;
+    size_t dl;
+
+    if (!job->import_root)
+        return nh_errorf(err, NH_EINVAL,
+                         "imports from server paths are off (nhd "
+                         "--import-root); upload the files instead");
+    if (!realpath(path, out))
+        return nh_errorf(err, NH_ENOENT, "cannot read '%s': %s", path,
+                         strerror(errno));
+    if (strncmp(out, job->import_root, rl) ||
+        (out[rl] != '/' && !(rl == 1 && out[0] == '/')))
+        return nh_errorf(err, NH_EINVAL, "'%s' is outside the import root '%s'",
+                         path, job->import_root);
+    if (realpath(job->data_dir, data) && (dl = strlen(data)) &&
+        !strncmp(out, data, dl) && (out[dl] == '/' || out[dl] == '\0'))
+        return nh_errorf(err, NH_EINVAL, "'%s' is inside nhd's data directory",
+                         path);
+    return 0;
+}
+
 void
 op_dataset_import(struct store *s, const struct dbq_job *job,
                   struct dbq_result *res)
 {
     char id[OBJSTORE_HASH_LEN + 1];
     char(*objects)[OBJSTORE_HASH_LEN + 1] = NULL;
+    char(*real)[PATH_MAX] = NULL;
+    const char **reals = NULL;
     char(*labels)[48] = NULL;
     const char **names = NULL, **objs = NULL, **labs = NULL;
     struct version_spec spec = {0};
@@ -177,7 +210,16 @@ op_dataset_import(struct store *s, const struct dbq_job *job,
             spec.objects = objs;
             spec.labels = labs;
         } else {
-            spec.paths = names;
+            real = calloc(spec.n, sizeof(*real));
+            reals = calloc(spec.n, sizeof(*reals));
+            if (!real || !reals)
+                rc = nh_errorf(&err, NH_ENOMEM, "out of memory");
+            for (i = 0; rc == 0 && i < spec.n; i++) {
+                rc = import_path(job, names[i], real[i], &err);
+                reals[i] = real[i];
+            }
+            spec.paths = reals;
+            spec.labels = names;
         }
     }
     if (rc == 0)
@@ -185,6 +227,8 @@ op_dataset_import(struct store *s, const struct dbq_job *job,
     if (rc == 0)
         rc = import_result(store_db(s), spec.dataset, id, &result, &err);
     free(names);
+    free(real);
+    free(reals);
     free(objects);
     free(labels);
     free(objs);

@@ -449,14 +449,13 @@ op_subscribe_job(struct store *s, const struct dbq_job *job,
     const cJSON *topic = cJSON_GetObjectItemCaseSensitive(job->args, "topic");
     struct nh_error err = {0};
     cJSON *sum = NULL, *result = NULL;
-    long long id = 0;
-    int rc, used = 0;
+    int64_t id = 0;
+    int rc;
 
     if (cJSON_IsString(topic))
         snprintf(res->topic, sizeof(res->topic), "%s", topic->valuestring);
-    if (!cJSON_IsString(topic) ||
-        sscanf(topic->valuestring, "job/%lld%n", &id, &used) != 1 ||
-        topic->valuestring[used] || id < 1) {
+    if (!cJSON_IsString(topic) || strncmp(topic->valuestring, "job/", 4) ||
+        !(id = jobs_parse_id(topic->valuestring + 4))) {
         rc = nh_errorf(&err, NH_EINVAL, "'args.topic' must be 'job/ID'");
         goto out;
     }

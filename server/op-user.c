@@ -10,6 +10,8 @@
 
 #include "store.h"
 
+#include <stdio.h>
+
 /* args.key as a string, or NH_EINVAL naming it. */
 static int
 arg_string(const cJSON *args, const char *key, const char **out,
@@ -60,6 +62,8 @@ op_user_revoke(struct store *s, const struct dbq_job *job,
     if (rc == 0)
         rc = store_user_revoke(s, name, &err);
     if (rc == 0) {
+        /* net.c closes the user's open connections */
+        snprintf(res->revoked_user, sizeof(res->revoked_user), "%s", name);
         result = cJSON_CreateObject();
         if (!result || !cJSON_AddStringToObject(result, "name", name))
             rc = nh_errorf(&err, NH_ENOMEM, "out of memory");

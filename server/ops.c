@@ -1,5 +1,8 @@
 /* ops.c - the table of nhd's database-backed ops and their roles
  *
+ * Ops that read or hash whole shards (import, diff, read, upload.finish)
+ * are marked heavy: net.c queues them on a separate DB worker.
+ *
  * One line per op: its name, the weakest role that may call it and its
  * function (ops.h). net.c checks the caller's role against the line and
  * queues the function on the DB workers; the function answers through
@@ -15,25 +18,25 @@
 #include <string.h>
 
 static const struct op_desc op_table[] = {
-    {"dataset.diff", STORE_ROLE_REVIEWER, op_dataset_diff},
-    {"dataset.import", STORE_ROLE_ENGINEER, op_dataset_import},
-    {"dataset.lineage", STORE_ROLE_REVIEWER, op_dataset_lineage},
-    {"dataset.list", STORE_ROLE_REVIEWER, op_dataset_list},
-    {"dataset.read", STORE_ROLE_REVIEWER, op_dataset_read},
-    {"dataset.show", STORE_ROLE_REVIEWER, op_dataset_show},
-    {"dataset.tag", STORE_ROLE_ENGINEER, op_dataset_tag},
-    {"dataset.versions", STORE_ROLE_REVIEWER, op_dataset_versions},
-    {"job.cancel", STORE_ROLE_ENGINEER, op_job_cancel},
-    {"job.get", STORE_ROLE_REVIEWER, op_job_get},
-    {"job.list", STORE_ROLE_REVIEWER, op_job_list},
-    {"job.logs", STORE_ROLE_REVIEWER, op_job_logs},
-    {"job.resume", STORE_ROLE_ENGINEER, op_job_resume},
-    {"pipeline.run", STORE_ROLE_ENGINEER, op_pipeline_run},
-    {"upload.begin", STORE_ROLE_ENGINEER, op_upload_begin},
-    {"upload.chunk", STORE_ROLE_ENGINEER, op_upload_chunk},
-    {"upload.finish", STORE_ROLE_ENGINEER, op_upload_finish},
-    {"user.add", STORE_ROLE_ADMIN, op_user_add},
-    {"user.revoke", STORE_ROLE_ADMIN, op_user_revoke},
+    {"dataset.diff", STORE_ROLE_REVIEWER, op_dataset_diff, true},
+    {"dataset.import", STORE_ROLE_ENGINEER, op_dataset_import, true},
+    {"dataset.lineage", STORE_ROLE_REVIEWER, op_dataset_lineage, false},
+    {"dataset.list", STORE_ROLE_REVIEWER, op_dataset_list, false},
+    {"dataset.read", STORE_ROLE_REVIEWER, op_dataset_read, true},
+    {"dataset.show", STORE_ROLE_REVIEWER, op_dataset_show, false},
+    {"dataset.tag", STORE_ROLE_ENGINEER, op_dataset_tag, false},
+    {"dataset.versions", STORE_ROLE_REVIEWER, op_dataset_versions, false},
+    {"job.cancel", STORE_ROLE_ENGINEER, op_job_cancel, false},
+    {"job.get", STORE_ROLE_REVIEWER, op_job_get, false},
+    {"job.list", STORE_ROLE_REVIEWER, op_job_list, false},
+    {"job.logs", STORE_ROLE_REVIEWER, op_job_logs, false},
+    {"job.resume", STORE_ROLE_ENGINEER, op_job_resume, false},
+    {"pipeline.run", STORE_ROLE_ENGINEER, op_pipeline_run, false},
+    {"upload.begin", STORE_ROLE_ENGINEER, op_upload_begin, false},
+    {"upload.chunk", STORE_ROLE_ENGINEER, op_upload_chunk, false},
+    {"upload.finish", STORE_ROLE_ENGINEER, op_upload_finish, true},
+    {"user.add", STORE_ROLE_ADMIN, op_user_add, false},
+    {"user.revoke", STORE_ROLE_ADMIN, op_user_revoke, false},
 };
 
 const struct op_desc *

@@ -25,6 +25,8 @@ struct op_desc {
     const char *name;     /* "dataset.import" */
     const char *min_role; /* STORE_ROLE_* */
     dbq_fn *fn;
+    bool heavy; /* may take seconds: runs on the heavy worker, so the
+                   quick ops of everyone else never wait behind it */
 };
 
 /* The op named name, or NULL. */

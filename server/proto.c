@@ -7,6 +7,9 @@
  */
 #include "proto.h"
 
+#include "strbuf.h"
+#include "utf8.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,8 +37,10 @@ proto_req_parse(const char *buf, size_t len, struct proto_req *req,
     cJSON *root;
     size_t oplen;
     int rc;
-
     memset(req, 0, sizeof(*req));
+    /* everything nhd stores and sends on must stay valid UTF-8 */
+    if (!utf8_valid(buf, len))
+        return nh_errorf(err, NH_EFORMAT, "message is not valid UTF-8");
     root = cJSON_ParseWithLength(buf, len);
     if (!root)
         return nh_errorf(err, NH_EFORMAT, "message is not valid JSON");
@@ -148,13 +153,22 @@ proto_error(bool has_id, int64_t id, const char *code, const char *message,
             size_t *len_out)
 {
     cJSON *resp = envelope(has_id, id, false);
+    struct strbuf fixed;
     cJSON *e;
+    bool ok;
 
     if (!resp)
         return NULL;
+    /* a message quoting input may have been cut mid-character */
+    strbuf_init(&fixed, 0);
+    if (!utf8_valid(message, strlen(message)) &&
+        utf8_repair(&fixed, message, strlen(message)) >= 0)
+        message = strbuf_str(&fixed);
     e = cJSON_AddObjectToObject(resp, "error");
-    if (!e || !cJSON_AddStringToObject(e, "code", code) ||
-        !cJSON_AddStringToObject(e, "message", message)) {
+    ok = e && cJSON_AddStringToObject(e, "code", code) &&
+         cJSON_AddStringToObject(e, "message", message);
+    strbuf_release(&fixed);
+    if (!ok) {
         cJSON_Delete(resp);
         return NULL;
     }

@@ -418,7 +418,11 @@ commit_rows(sqlite3 *db, const char *dir, const struct version_spec *spec,
             cJSON_Delete(json);
             json = NULL;
             if (!strcmp(id, head)) {
-                rc = sql_exec(db, "COMMIT", err);
+                if (spec->before_commit)
+                    rc = spec->before_commit(db, id, spec->before_commit_arg,
+                                             err);
+                if (rc == 0)
+                    rc = sql_exec(db, "COMMIT", err);
                 goto out;
             }
             parent = head;
@@ -436,6 +440,9 @@ commit_rows(sqlite3 *db, const char *dir, const struct version_spec *spec,
         if (rc < 0)
             goto out;
     }
+    if (spec->before_commit &&
+        (rc = spec->before_commit(db, id, spec->before_commit_arg, err)) < 0)
+        goto out;
     rc = sql_exec(db, "COMMIT", err);
 out:
     cJSON_Delete(json);

@@ -41,6 +41,13 @@ struct version_spec {
     int64_t job_id;           /* the job that made it; 0: none */
     const char *config_hash;  /* pipeline config hash; NULL: none */
     const char *tool_version; /* NULL: VERSION_TOOL */
+    /* NULL, or called inside the transaction with the version id just
+     * before COMMIT (also when the version already existed); an error
+     * rolls the whole commit back. A pipeline job marks itself
+     * succeeded here, so a version and its job's state change together. */
+    int (*before_commit)(sqlite3 *db, const char *id, void *arg,
+                         struct nh_error *err);
+    void *before_commit_arg;
 };
 
 /* Commit spec as described above; id_out is the version id (new or

@@ -120,7 +120,27 @@ job_follow(struct client *c, int64_t job, bool json, cJSON **final)
     for (;;) {
         const char *name;
         const cJSON *data;
-        rc = client_next_event(c, -1, &ev, &err);
+        /* every few seconds without events, ask: an event missed (a
+         * slow connection drops them) must not leave us waiting forever */
+        rc = client_next_event(c, 5000, &ev, &err);
+        if (rc == CLIENT_ETIMEOUT) {
+            cJSON *a = cJSON_CreateObject(), *got = NULL;
+
+            if (a && cJSON_AddNumberToObject(a, "job", (double)job))
+                rc = client_call(c, "job.get", a, &got, &err);
+            cJSON_Delete(a);
+            if (rc == 0 && state_is_terminal(json_str(got, "state", ""))) {
+                ev = cJSON_CreateObject();
+                if (!ev || !cJSON_AddItemToObject(ev, "data", got)) {
+                    cJSON_Delete(got);
+                    return nh_failf("out of memory");
+                }
+                break;
+            }
+            cJSON_Delete(got);
+            if (rc == 0)
+                continue;
+        }
         if (rc < 0) {
             if (fl.bar_drawn)
                 fputc('\n', stderr);

@@ -132,8 +132,10 @@ ls d/manifests | grep -q tmp- && fail "temporary manifest left behind"
 
 # a FIFO among the paths is refused without stalling a DB worker
 mkfifo fifo.jsonl
+ln -s /etc/passwd passwd-link
 "$PY" - "$NHD_URL" "$(cat d/admin.token)" "$PWD" <<'PYEOF' || fail "fifo import"
 import asyncio, os, sys
+import websockets
 sys.path.insert(0, os.path.join(os.environ["NH_TOP"], "tests", "cli"))
 import nhtest
 URL, ADMIN, DIR = sys.argv[1:4]
@@ -144,6 +146,25 @@ async def main():
                          [DIR + "/fifo.jsonl"]}, "not_found", timeout=10)
         assert "not a file" in e["message"], e
     await c.ok("dataset.list", timeout=10)
+    # server paths: only below the import root (nhd's working directory),
+    # never the data directory, whatever a symlink says
+    for path, why in ((DIR + "/d/admin.token", "inside nhd's data directory"),
+                      (DIR + "/d/naohai.db", "inside nhd's data directory"),
+                      ("/etc/passwd", "outside the import root"),
+                      (DIR + "/passwd-link", "outside the import root")):
+        e = await c.fail("dataset.import", {"name": "x", "paths": [path]},
+                         "bad_request")
+        assert why in e["message"], (path, e)
+    # revoking a user ends the sessions it has open
+    tok = (await c.ok("user.add", {"name": "tmp", "role": "reviewer"}))["token"]
+    t = await nhtest.Client.open(URL, tok)
+    await t.ok("dataset.list")
+    await c.ok("user.revoke", {"name": "tmp"})
+    try:
+        await t.call("dataset.list", timeout=10)
+        raise AssertionError("a revoked session still answered")
+    except websockets.ConnectionClosed:
+        pass
 nhtest.run(main())
 PYEOF
 
