@@ -66,9 +66,11 @@ struct dbq_result {
     struct store_user user; /* who authenticated, when auth is OK */
     char *event;            /* an event sent right after text, or NULL */
     size_t event_len;
-    bool unsubscribe; /* subscribe failed: drop args.topic again */
-    char topic[32];   /* the topic of a subscribe job */
-    int http_status;  /* for op_http: the response status */
+    bool unsubscribe;  /* subscribe failed: drop args.topic again */
+    char topic[32];    /* the topic of a subscribe job */
+    int http_status;   /* for op_http: the response status */
+    int64_t refresh;   /* > 0: campaign whose stats changed (net.c pushes) */
+    int64_t refreshed; /* > 0: a refresh job's campaign; event is its stats */
     char revoked_user[STORE_USER_NAME_MAX + 1]; /* user.revoke: whose
                                                    sessions end */
 };

@@ -30,6 +30,7 @@
 #define NET_EVENT_BACKLOG (8u << 20) /* queued bytes past which events drop */
 #define NET_RX_PAUSE (16u << 20)     /* queued bytes that stop reading */
 #define NET_MAX_INFLIGHT 32          /* requests at the DB workers at once */
+#define NET_MAX_REFRESH 256          /* campaigns refreshing at once */
 
 struct outmsg {
     struct outmsg *next;
@@ -73,6 +74,11 @@ struct net {
     struct dbq *q;     /* quick ops: auth, lists, small reads */
     struct dbq *heavy; /* ops that may take seconds (op_desc.heavy) */
     struct jobs *jobs;
+    struct {
+        int64_t campaign;
+        bool dirty;
+    } refresh[NET_MAX_REFRESH]; /* campaigns with a stats refresh queued */
+    size_t nrefresh;
     struct conn *conns;
     uint32_t nconns;
     char *data_dir;    /* copy of net_config.data_dir, for ops */
@@ -336,12 +342,14 @@ op_subscribe(struct net *n, struct conn *c, uint32_t slot,
 {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(req->args, "topic");
     const char *topic = cJSON_GetStringValue(t);
+    bool review = topic && !strncmp(topic, "review/", 7);
 
     if (!topic || strlen(topic) >= JOBS_TOPIC_MAX ||
         (strcmp(topic, "jobs") &&
-         (strncmp(topic, "job/", 4) || !jobs_parse_id(topic + 4)))) {
+         (review ? !jobs_parse_id(topic + 7)
+                 : strncmp(topic, "job/", 4) || !jobs_parse_id(topic + 4)))) {
         conn_error(c, true, req->id, PROTO_EBAD_REQUEST,
-                   "'args.topic' must be 'jobs' or 'job/ID'");
+                   "'args.topic' must be 'jobs', 'job/ID' or 'review/ID'");
         return;
     }
     if (!on) {
@@ -360,7 +368,8 @@ op_subscribe(struct net *n, struct conn *c, uint32_t slot,
     if (!strcmp(topic, "jobs"))
         reply_topic(c, req, topic);
     else
-        queue_job(n, c, slot, req, op_subscribe_job, false);
+        queue_job(n, c, slot, req,
+                  review ? op_subscribe_review : op_subscribe_job, false);
 }
 
 /* A whole message arrived on c. */
@@ -420,6 +429,10 @@ on_receive(struct net *n, struct lws *wsi, struct conn *c, uint32_t slot,
 }
 
 static void http_reply(struct conn *c, int status, const char *body);
+static void fanout(struct net *n, const char *topic, const char *text,
+                   size_t len);
+static void refresh_want(struct net *n, int64_t campaign);
+static void refresh_done(struct net *n, int64_t campaign);
 
 /* A user's tokens were revoked: close their open WebSocket sessions
  * (after what is queued for them, the revoke's own answer included). */
@@ -489,42 +502,112 @@ drain_results(struct net *n)
         }
         if (res->revoked_user[0])
             end_sessions(n, res->revoked_user);
+        if (res->refresh > 0)
+            refresh_want(n, res->refresh);
+        if (res->refreshed > 0) {
+            if (res->event)
+                fanout(n, res->topic, res->event, res->event_len);
+            refresh_done(n, res->refreshed);
+        }
         dbq_result_free(res);
     }
 }
 
-/* Hand every job event to the connections subscribed to its topic. A
+/* Give a copy of an event to every connection subscribed to topic. A
  * connection with a backlog over NET_EVENT_BACKLOG misses events (they
  * are counted) rather than growing without bound. */
+static void
+fanout(struct net *n, const char *topic, const char *text, size_t len)
+{
+    for (uint32_t i = 0; i < n->nconns; i++) {
+        struct conn *c = &n->conns[i];
+        char *copy;
+
+        if (!c->wsi || !c->authed || c->close_after || topic_find(c, topic) < 0)
+            continue;
+        if (c->out_bytes > NET_EVENT_BACKLOG) {
+            if (c->events_dropped++ == 0)
+                nh_warn("a slow client misses events");
+            continue;
+        }
+        copy = malloc(len);
+        if (copy)
+            memcpy(copy, text, len);
+        conn_send(c, copy, len);
+    }
+}
+
+/* Hand every job event to the connections subscribed to its topic. */
 static void
 drain_events(struct net *n)
 {
     struct jobs_event *e, *next;
-    uint32_t i;
 
     if (!n || !n->jobs)
         return;
     for (e = jobs_drain(n->jobs); e; e = next) {
         next = e->next;
-        for (i = 0; i < n->nconns; i++) {
-            struct conn *c = &n->conns[i];
-            char *copy;
-
-            if (!c->wsi || !c->authed || c->close_after ||
-                topic_find(c, e->topic) < 0)
-                continue;
-            if (c->out_bytes > NET_EVENT_BACKLOG) {
-                if (c->events_dropped++ == 0)
-                    nh_warn("a slow client misses events");
-                continue;
-            }
-            copy = malloc(e->len);
-            if (copy)
-                memcpy(copy, e->text, e->len);
-            conn_send(c, copy, e->len);
-        }
+        fanout(n, e->topic, e->text, e->len);
         jobs_event_free(e);
     }
+}
+
+/* Campaign statistics refreshes, coalesced: while one is queued for a
+ * campaign, more judgments only mark it dirty, and one more refresh
+ * follows when it is done. So under load each campaign has at most one
+ * refresh in flight, and the pushed statistics are never older than one
+ * refresh's time. */
+static void
+refresh_queue(struct net *n, int64_t campaign)
+{
+    struct dbq_job *job = calloc(1, sizeof(*job));
+    cJSON *args = cJSON_CreateObject();
+
+    if (!job || !args ||
+        !cJSON_AddNumberToObject(args, "campaign", (double)campaign)) {
+        free(job);
+        cJSON_Delete(args);
+        return;
+    }
+    job->slot = UINT32_MAX; /* no connection: the answer is an event */
+    job->fn = op_review_refresh;
+    job->data_dir = n->data_dir;
+    job->jobs = n->jobs;
+    job->args = args;
+    dbq_submit(n->q, job);
+}
+
+static void
+refresh_want(struct net *n, int64_t campaign)
+{
+    size_t i;
+
+    for (i = 0; i < n->nrefresh; i++)
+        if (n->refresh[i].campaign == campaign) {
+            n->refresh[i].dirty = true;
+            return;
+        }
+    if (n->nrefresh == NET_MAX_REFRESH)
+        return; /* the campaign's next judgment asks again */
+    n->refresh[n->nrefresh].campaign = campaign;
+    n->refresh[n->nrefresh].dirty = false;
+    n->nrefresh++;
+    refresh_queue(n, campaign);
+}
+
+static void
+refresh_done(struct net *n, int64_t campaign)
+{
+    for (size_t i = 0; i < n->nrefresh; i++)
+        if (n->refresh[i].campaign == campaign) {
+            if (n->refresh[i].dirty) {
+                n->refresh[i].dirty = false;
+                refresh_queue(n, campaign);
+            } else {
+                n->refresh[i] = n->refresh[--n->nrefresh];
+            }
+            return;
+        }
 }
 
 /* Send the next fragment of the first queued message (one write per

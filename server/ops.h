@@ -65,6 +65,18 @@ dbq_fn op_job_cancel;
 dbq_fn op_job_resume;
 dbq_fn op_job_logs;
 dbq_fn op_subscribe_job; /* net.c calls it for "subscribe" to "job/ID" */
+dbq_fn op_review_create;
+dbq_fn op_review_list;
+dbq_fn op_review_get;
+dbq_fn op_review_next;
+dbq_fn op_review_renew;
+dbq_fn op_review_submit;
+dbq_fn op_review_undo;
+dbq_fn op_review_stats;
+dbq_fn op_review_items;
+dbq_fn op_review_close;
+dbq_fn op_review_refresh;   /* net.c: push a campaign's stats */
+dbq_fn op_subscribe_review; /* net.c: "subscribe" to "review/ID" */
 
 /* The HTTP read API: args {"token", "op", "args"}; checks the bearer
  * token and the role, runs the table op and leaves in res->text its

@@ -65,9 +65,26 @@ sql_add_column(cJSON *obj, const char *key, sqlite3_stmt *st, int col)
     case SQLITE_INTEGER:
         return cJSON_AddNumberToObject(
                    obj, key, (double)sqlite3_column_int64(st, col)) != NULL;
+    case SQLITE_FLOAT:
+        return cJSON_AddNumberToObject(obj, key,
+                                       sqlite3_column_double(st, col)) != NULL;
     default:
         return cJSON_AddStringToObject(
                    obj, key, (const char *)sqlite3_column_text(st, col)) !=
                NULL;
     }
+}
+
+bool
+sql_add_json_column(cJSON *obj, const char *key, sqlite3_stmt *st, int col)
+{
+    const char *text = (const char *)sqlite3_column_text(st, col);
+    cJSON *v;
+
+    if (sqlite3_column_type(st, col) == SQLITE_NULL || !text)
+        return cJSON_AddNullToObject(obj, key) != NULL;
+    v = cJSON_Parse(text);
+    if (!v)
+        return cJSON_AddNullToObject(obj, key) != NULL;
+    return cJSON_AddItemToObject(obj, key, v);
 }

@@ -30,9 +30,14 @@ int sql_exec(sqlite3 *db, const char *sql, struct nh_error *err);
 bool sql_column_hash(sqlite3_stmt *st, int col, char out[33]);
 
 /* Add column col of st's current row to obj under key: NULL as null,
- * an integer as a number, anything else as a string. false when out of
- * memory. */
+ * an integer or a real as a number, anything else as a string. false when out
+ * of memory. */
 bool sql_add_column(cJSON *obj, const char *key, sqlite3_stmt *st, int col);
+
+/* Add column col (JSON text) parsed under key; NULL or text that is not
+ * JSON as null. false when out of memory. */
+bool sql_add_json_column(cJSON *obj, const char *key, sqlite3_stmt *st,
+                         int col);
 
 /* Roll back the open transaction, if any (after a failure). */
 void sql_rollback(sqlite3 *db);
