@@ -48,14 +48,11 @@ ref_dataset_name_valid(const char *name)
 }
 
 int
-ref_dataset_id(sqlite3 *db, const char *name, int64_t *id, struct nh_error *err)
+ref_dataset_id_st(sqlite3_stmt *st, const char *name, int64_t *id,
+                  struct nh_error *err)
 {
-    sqlite3_stmt *st = NULL;
-    int rc, src;
+    int rc = 0, src;
 
-    rc = sql_prepare(db, "SELECT id FROM datasets WHERE name = ?1", &st, err);
-    if (rc < 0)
-        return rc;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     src = sqlite3_step(st);
     if (src == SQLITE_ROW)
@@ -63,7 +60,21 @@ ref_dataset_id(sqlite3 *db, const char *name, int64_t *id, struct nh_error *err)
     else if (src == SQLITE_DONE)
         rc = nh_errorf(err, NH_ENOENT, "no dataset '%s'", name);
     else
-        rc = sql_fail(db, err, "cannot look up dataset");
+        rc = sql_fail(sqlite3_db_handle(st), err, "cannot look up dataset");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int
+ref_dataset_id(sqlite3 *db, const char *name, int64_t *id, struct nh_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = sql_prepare(db, REF_DATASET_ID_SQL, &st, err);
+    if (rc == 0)
+        rc = ref_dataset_id_st(st, name, id, err);
     sqlite3_finalize(st);
     return rc;
 }
@@ -243,16 +254,11 @@ ref_resolve(sqlite3 *db, const char *ref, struct ref_version *out,
 }
 
 int
-ref_version_tags(sqlite3 *db, const char *id, cJSON *arr, struct nh_error *err)
+ref_version_tags_st(sqlite3_stmt *st, const char *id, cJSON *arr,
+                    struct nh_error *err)
 {
-    sqlite3_stmt *st = NULL;
-    int rc, src = SQLITE_DONE;
+    int rc = 0, src = SQLITE_DONE;
 
-    rc = sql_prepare(
-        db, "SELECT name FROM tags WHERE version_id = ?1 ORDER BY name", &st,
-        err);
-    if (rc < 0)
-        return rc;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         cJSON *s = cJSON_CreateString((const char *)sqlite3_column_text(st, 0));
@@ -264,7 +270,21 @@ ref_version_tags(sqlite3 *db, const char *id, cJSON *arr, struct nh_error *err)
         }
     }
     if (rc == 0 && src != SQLITE_DONE)
-        rc = sql_fail(db, err, "cannot read tags");
+        rc = sql_fail(sqlite3_db_handle(st), err, "cannot read tags");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int
+ref_version_tags(sqlite3 *db, const char *id, cJSON *arr, struct nh_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = sql_prepare(db, REF_TAGS_SQL, &st, err);
+    if (rc == 0)
+        rc = ref_version_tags_st(st, id, arr, err);
     sqlite3_finalize(st);
     return rc;
 }

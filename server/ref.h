@@ -70,6 +70,18 @@ bool ref_dataset_name_valid(const char *name);
 int ref_dataset_id(sqlite3 *db, const char *name, int64_t *id,
                    struct nh_error *err);
 
+/* The SQL of ref_dataset_id and ref_version_tags, for callers that keep
+ * it prepared (store_stmt, store.h) and call the _st forms with it. */
+#define REF_DATASET_ID_SQL "SELECT id FROM datasets WHERE name = ?1"
+#define REF_TAGS_SQL "SELECT name FROM tags WHERE version_id = ?1 ORDER BY name"
+
+/* ref_dataset_id and ref_version_tags on st, a statement prepared from
+ * REF_DATASET_ID_SQL or REF_TAGS_SQL; st is reset when they return. */
+int ref_dataset_id_st(sqlite3_stmt *st, const char *name, int64_t *id,
+                      struct nh_error *err);
+int ref_version_tags_st(sqlite3_stmt *st, const char *id, cJSON *arr,
+                        struct nh_error *err);
+
 /* The newest version of dataset ds: *found says whether it has one; then
  * id is the version and parent its parent (parent[0] is '\0' for none;
  * parent may be NULL when not wanted). */
