@@ -172,6 +172,8 @@ fail:
 int
 dbq_submit(struct dbq *q, struct dbq_job *job)
 {
+    bool wake = false;
+
     pthread_mutex_lock(&q->lock);
     if (q->stopping) {
         pthread_mutex_unlock(&q->lock);
@@ -187,12 +189,15 @@ dbq_submit(struct dbq *q, struct dbq_job *job)
     /* Wake a worker only when some idle one has no wake-up coming: a
      * woken or busy worker looks at the queue again before it sleeps, so
      * a burst of jobs costs one futex call per sleeping worker, not one
-     * per job. */
+     * per job. The signal goes out after the unlock, so the woken worker
+     * does not block on the mutex still held here. */
     if (q->idle > q->waking) {
         q->waking++;
-        pthread_cond_signal(&q->cond);
+        wake = true;
     }
     pthread_mutex_unlock(&q->lock);
+    if (wake)
+        pthread_cond_signal(&q->cond);
     return 0;
 }
 

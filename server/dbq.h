@@ -70,8 +70,8 @@ struct dbq_result {
 
 /* Open nworkers stores on dir (migrating from migrations_dir, on this
  * thread, one after the other) and start one worker thread on each.
- * notify(arg) is called when a result lands on an empty queue. On success *out is a
- * queue freed with dbq_destroy(). */
+ * notify(arg) is called when a result lands on an empty queue. On
+ * success *out is a queue freed with dbq_destroy(). */
 int dbq_create(struct dbq **out, const char *dir, const char *migrations_dir,
                int nworkers, dbq_notify_fn *notify, void *notify_arg,
                struct nh_error *err);

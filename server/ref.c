@@ -48,11 +48,14 @@ ref_dataset_name_valid(const char *name)
 }
 
 int
-ref_dataset_id_st(sqlite3_stmt *st, const char *name, int64_t *id,
-                  struct nh_error *err)
+ref_dataset_id(sqlite3 *db, const char *name, int64_t *id, struct nh_error *err)
 {
-    int rc = 0, src;
+    sqlite3_stmt *st = NULL;
+    int rc, src;
 
+    rc = sql_prepare(db, "SELECT id FROM datasets WHERE name = ?1", &st, err);
+    if (rc < 0)
+        return rc;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     src = sqlite3_step(st);
     if (src == SQLITE_ROW)
@@ -60,21 +63,7 @@ ref_dataset_id_st(sqlite3_stmt *st, const char *name, int64_t *id,
     else if (src == SQLITE_DONE)
         rc = nh_errorf(err, NH_ENOENT, "no dataset '%s'", name);
     else
-        rc = sql_fail(sqlite3_db_handle(st), err, "cannot look up dataset");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc;
-}
-
-int
-ref_dataset_id(sqlite3 *db, const char *name, int64_t *id, struct nh_error *err)
-{
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    rc = sql_prepare(db, REF_DATASET_ID_SQL, &st, err);
-    if (rc == 0)
-        rc = ref_dataset_id_st(st, name, id, err);
+        rc = sql_fail(db, err, "cannot look up dataset");
     sqlite3_finalize(st);
     return rc;
 }
@@ -89,10 +78,8 @@ ref_newest_version(sqlite3 *db, int64_t ds, bool *found,
     int rc, src;
 
     rc = sql_prepare(db,
-                     REF_CHAIN_CTE
-                     "SELECT v.id, v.parent FROM chain c"
-                     " JOIN versions v ON v.id = c.id" REF_NEWEST_FIRST
-                     " LIMIT 1",
+                     "SELECT v.id, v.parent FROM versions v"
+                     " WHERE v.dataset_id = ?1" REF_NEWEST_FIRST " LIMIT 1",
                      &st, err);
     if (rc < 0)
         return rc;

@@ -494,38 +494,6 @@ store_stmt_done(sqlite3_stmt *st)
     sqlite3_clear_bindings(st);
 }
 
-/* Run one of the cached statements without rows. */
-static int
-stmt_run(struct store *s, const char *sql, struct nh_error *err)
-{
-    sqlite3_stmt *st;
-    int rc = store_stmt(s, sql, &st, err);
-
-    if (rc < 0)
-        return rc;
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = nh_errorf(err, NH_EIO, "'%s' failed: %s", sql,
-                       sqlite3_errmsg(s->db));
-    store_stmt_done(st);
-    return rc;
-}
-
-static const char sql_begin[] = "BEGIN";
-static const char sql_commit[] = "COMMIT";
-
-int
-store_begin(struct store *s, struct nh_error *err)
-{
-    return stmt_run(s, sql_begin, err);
-}
-
-void
-store_end(struct store *s)
-{
-    if (!sqlite3_get_autocommit(s->db))
-        stmt_run(s, sql_commit, NULL);
-}
-
 struct sqlite3 *
 store_db(struct store *s)
 {

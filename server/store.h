@@ -74,14 +74,6 @@ int store_stmt(struct store *s, const char *sql, struct sqlite3_stmt **st,
 /* Reset st (from store_stmt) and clear its bindings; NULL is a no-op. */
 void store_stmt_done(struct sqlite3_stmt *st);
 
-/* BEGIN a (deferred) transaction, so that the reads of one op see one
- * snapshot, with statements kept by s; NH_EIO on failure. */
-int store_begin(struct store *s, struct nh_error *err);
-
-/* COMMIT the transaction store_begin() opened, if it is still open;
- * failures are ignored (it only read). */
-void store_end(struct store *s);
-
 /* Add a user with role "admin", "engineer" or "reviewer" and make its
  * first token, written to token_out (64 hex digits and a NUL). The name
  * is 1-64 bytes of [A-Za-z0-9._-]. NH_EINVAL for a bad name or role,
