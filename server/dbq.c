@@ -85,6 +85,7 @@ worker_main(void *arg)
     struct dbq *q = w->q;
     struct dbq_job *job;
     struct dbq_result *res;
+    bool wake;
 
     for (;;) {
         pthread_mutex_lock(&q->lock);
@@ -103,7 +104,13 @@ worker_main(void *arg)
         q->jobs = job->next;
         if (!q->jobs)
             q->jobs_tail = NULL;
+        /* More queued: wake a helper here, not on the service thread. */
+        wake = q->jobs && q->idle > q->waking;
+        if (wake)
+            q->waking++;
         pthread_mutex_unlock(&q->lock);
+        if (wake)
+            pthread_cond_signal(&q->cond);
 
         res = calloc(1, sizeof(*res));
         if (!res) {
@@ -172,7 +179,7 @@ fail:
 int
 dbq_submit(struct dbq *q, struct dbq_job *job)
 {
-    bool wake = false;
+    bool wake = false, was_empty;
 
     pthread_mutex_lock(&q->lock);
     if (q->stopping) {
@@ -181,17 +188,19 @@ dbq_submit(struct dbq *q, struct dbq_job *job)
         return NH_EINVAL;
     }
     job->next = NULL;
+    was_empty = !q->jobs;
     if (q->jobs_tail)
         q->jobs_tail->next = job;
     else
         q->jobs = job;
     q->jobs_tail = job;
-    /* Wake a worker only when some idle one has no wake-up coming: a
-     * woken or busy worker looks at the queue again before it sleeps, so
-     * a burst of jobs costs one futex call per sleeping worker, not one
-     * per job. The signal goes out after the unlock, so the woken worker
-     * does not block on the mutex still held here. */
-    if (q->idle > q->waking) {
+    /* Wake a worker only for the first job of a burst, and only when some
+     * idle one has no wake-up coming: a woken or busy worker looks at the
+     * queue again before it sleeps, and a worker that leaves jobs behind
+     * wakes the next one itself (worker_main), so the service thread
+     * makes at most one futex call per burst. The signal goes out after
+     * the unlock, so the woken worker does not block on the mutex. */
+    if (was_empty && q->idle > q->waking) {
         q->waking++;
         wake = true;
     }
