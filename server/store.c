@@ -479,6 +479,8 @@ store_stmt(struct store *s, const char *sql, sqlite3_stmt **st,
         *st = NULL;
         return db_error(s, err, "cannot prepare statement");
     }
+    if (!*st) /* only whitespace or a comment */
+        return nh_errorf(err, NH_EINVAL, "empty statement");
     s->stmts[s->nstmts].sql = sql;
     s->stmts[s->nstmts].st = *st;
     s->nstmts++;

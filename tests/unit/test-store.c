@@ -787,6 +787,8 @@ TEST(stmt_cache)
     CHECK(store_stmt(s, "SELEC nonsense", &c, &err) == NH_EIO);
     CHECK(c == NULL);
     CHECK(strstr(err.msg, "cannot prepare statement") != NULL);
+    CHECK(store_stmt(s, "  -- nothing", &c, &err) == NH_EINVAL);
+    CHECK(c == NULL);
     for (i = 0; i <= STORE_STMT_MAX && rc == 0; i++) {
         snprintf(many[i], sizeof(many[i]), "SELECT %d", i);
         rc = store_stmt(s, many[i], &c, &err);
