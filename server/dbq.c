@@ -2,7 +2,8 @@
  *
  * Two mutex-protected singly linked lists: jobs (service thread to
  * workers, with a condition variable the workers sleep on) and results
- * (workers to service thread, announced by the notify callback). Each
+ * (workers to service thread, announced by the notify callback when
+ * the list goes from empty to not empty). Each
  * worker owns one struct store for its whole life, so SQLite connections
  * are never shared between threads. Worker threads block every signal;
  * nhd's SIGTERM handler runs on the service thread.
@@ -29,6 +30,8 @@ struct dbq {
     struct dbq_job *jobs, *jobs_tail;
     struct dbq_result *results, *results_tail;
     bool stopping;
+    int idle;   /* workers waiting on cond */
+    int waking; /* of them, signalled and not yet running */
     dbq_notify_fn *notify;
     void *notify_arg;
     struct dbq_worker *workers;
@@ -54,18 +57,25 @@ dbq_result_free(struct dbq_result *res)
     free(res);
 }
 
+/* Queue res; wake the service thread only when the queue was empty: a
+ * non-empty queue has had its wake-up already, and dbq_drain() takes
+ * every result queued up to the moment it runs. */
 static void
 push_result(struct dbq *q, struct dbq_result *res)
 {
+    bool was_empty;
+
     pthread_mutex_lock(&q->lock);
     res->next = NULL;
+    was_empty = !q->results;
     if (q->results_tail)
         q->results_tail->next = res;
     else
         q->results = res;
     q->results_tail = res;
     pthread_mutex_unlock(&q->lock);
-    q->notify(q->notify_arg);
+    if (was_empty)
+        q->notify(q->notify_arg);
 }
 
 static void *
@@ -75,11 +85,17 @@ worker_main(void *arg)
     struct dbq *q = w->q;
     struct dbq_job *job;
     struct dbq_result *res;
+    bool wake;
 
     for (;;) {
         pthread_mutex_lock(&q->lock);
-        while (!q->jobs && !q->stopping)
+        while (!q->jobs && !q->stopping) {
+            q->idle++;
             pthread_cond_wait(&q->cond, &q->lock);
+            q->idle--;
+            if (q->waking > 0)
+                q->waking--;
+        }
         if (q->stopping) {
             pthread_mutex_unlock(&q->lock);
             break;
@@ -88,7 +104,13 @@ worker_main(void *arg)
         q->jobs = job->next;
         if (!q->jobs)
             q->jobs_tail = NULL;
+        /* More queued: wake a helper here, not on the service thread. */
+        wake = q->jobs && q->idle > q->waking;
+        if (wake)
+            q->waking++;
         pthread_mutex_unlock(&q->lock);
+        if (wake)
+            pthread_cond_signal(&q->cond);
 
         res = calloc(1, sizeof(*res));
         if (!res) {
@@ -157,6 +179,8 @@ fail:
 int
 dbq_submit(struct dbq *q, struct dbq_job *job)
 {
+    bool wake = false, was_empty;
+
     pthread_mutex_lock(&q->lock);
     if (q->stopping) {
         pthread_mutex_unlock(&q->lock);
@@ -164,13 +188,25 @@ dbq_submit(struct dbq *q, struct dbq_job *job)
         return NH_EINVAL;
     }
     job->next = NULL;
+    was_empty = !q->jobs;
     if (q->jobs_tail)
         q->jobs_tail->next = job;
     else
         q->jobs = job;
     q->jobs_tail = job;
-    pthread_cond_signal(&q->cond);
+    /* Wake a worker only for the first job of a burst, and only when some
+     * idle one has no wake-up coming: a woken or busy worker looks at the
+     * queue again before it sleeps, and a worker that leaves jobs behind
+     * wakes the next one itself (worker_main), so the service thread
+     * makes at most one futex call per burst. The signal goes out after
+     * the unlock, so the woken worker does not block on the mutex. */
+    if (was_empty && q->idle > q->waking) {
+        q->waking++;
+        wake = true;
+    }
     pthread_mutex_unlock(&q->lock);
+    if (wake)
+        pthread_cond_signal(&q->cond);
     return 0;
 }
 

@@ -4,9 +4,9 @@
  * request that needs SQLite in a struct dbq_job and submits it; one of
  * the worker threads, each with its own struct store (store.h), runs the
  * job's function, which fills a struct dbq_result. The result goes on an
- * outbound queue behind a mutex and the worker calls the notify function
- * (nhd: lws_cancel_service), so the service thread wakes up and takes the
- * results with dbq_drain().
+ * outbound queue behind a mutex and, when the queue was empty, the worker
+ * calls the notify function (nhd: lws_cancel_service), so the service
+ * thread wakes up and takes every result queued so far with dbq_drain().
  *
  * Connections are named by (slot, gen), never by pointer: a worker may
  * finish after its connection closed, and the service thread drops the
@@ -77,8 +77,8 @@ struct dbq_result {
 
 /* Open nworkers stores on dir (migrating from migrations_dir, on this
  * thread, one after the other) and start one worker thread on each.
- * notify(arg) is called after results are queued. On success *out is a
- * queue freed with dbq_destroy(). */
+ * notify(arg) is called when a result lands on an empty queue. On
+ * success *out is a queue freed with dbq_destroy(). */
 int dbq_create(struct dbq **out, const char *dir, const char *migrations_dir,
                int nworkers, dbq_notify_fn *notify, void *notify_arg,
                struct nh_error *err);

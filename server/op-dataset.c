@@ -236,9 +236,26 @@ op_dataset_import(struct store *s, const struct dbq_job *job,
     ops_reply(job, res, rc, result, &err);
 }
 
+/* The statements of dataset.list and dataset.versions, kept prepared by
+ * the worker's store (store_stmt): parsing them cost more than running
+ * them. */
+static const char sql_datasets[] =
+    "SELECT id, name FROM datasets ORDER BY name";
+static const char sql_list_newest[] =
+    "SELECT v.id, v.docs, v.bytes,"
+    " (SELECT count(*) FROM versions WHERE dataset_id = ?1)"
+    " FROM versions v WHERE v.dataset_id = ?1" REF_NEWEST_FIRST " LIMIT 1";
+/* One row per version of dataset ?1 (by name), newest first; one row of
+ * NULLs for a dataset without versions, none for no such dataset. */
+static const char sql_versions[] =
+    "SELECT v.id, v.parent, v.docs, v.bytes, v.created, v.job_id"
+    " FROM datasets d LEFT JOIN versions v ON v.dataset_id = d.id"
+    " WHERE d.name = ?1" REF_NEWEST_FIRST;
+static const char sql_tags[] = REF_TAGS_SQL;
+
 /* Add {"name", "versions", "latest", "docs", "bytes"} for dataset ds. */
 static int
-list_one(sqlite3 *db, int64_t ds, const char *name, cJSON *arr,
+list_one(struct store *s, int64_t ds, const char *name, cJSON *arr,
          struct nh_error *err)
 {
     sqlite3_stmt *st = NULL;
@@ -251,15 +268,7 @@ list_one(sqlite3 *db, int64_t ds, const char *name, cJSON *arr,
     }
     if (!cJSON_AddStringToObject(o, "name", name))
         return nh_errorf(err, NH_ENOMEM, "out of memory");
-    rc = sql_prepare(
-        db,
-        REF_CHAIN_CTE
-        "SELECT v.id, v.docs, v.bytes,"
-        " (SELECT count(*) FROM versions"
-        "  WHERE dataset_id = ?1)"
-        " FROM chain c JOIN versions v ON v.id = c.id" REF_NEWEST_FIRST
-        " LIMIT 1",
-        &st, err);
+    rc = store_stmt(s, sql_list_newest, &st, err);
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, ds);
@@ -281,9 +290,9 @@ list_one(sqlite3 *db, int64_t ds, const char *name, cJSON *arr,
             !cJSON_AddNumberToObject(o, "bytes", 0))
             rc = nh_errorf(err, NH_ENOMEM, "out of memory");
     } else {
-        rc = sql_fail(db, err, "cannot read versions");
+        rc = sql_fail(store_db(s), err, "cannot read versions");
     }
-    sqlite3_finalize(st);
+    store_stmt_done(st);
     return rc;
 }
 
@@ -291,7 +300,6 @@ void
 op_dataset_list(struct store *s, const struct dbq_job *job,
                 struct dbq_result *res)
 {
-    sqlite3 *db = store_db(s);
     sqlite3_stmt *st = NULL;
     struct nh_error err = {0};
     cJSON *result, *arr;
@@ -304,39 +312,40 @@ op_dataset_list(struct store *s, const struct dbq_job *job,
                   &err);
         return;
     }
-    rc = sql_exec(db, "BEGIN", &err);
-    if (rc == 0)
-        rc = sql_prepare(db, "SELECT id, name FROM datasets ORDER BY name", &st,
-                         &err);
+    /* No BEGIN: while the datasets statement has rows, the connection
+     * holds one read transaction, so every list_one() sees its snapshot. */
+    rc = store_stmt(s, sql_datasets, &st, &err);
     while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW)
-        rc = list_one(db, sqlite3_column_int64(st, 0),
+        rc = list_one(s, sqlite3_column_int64(st, 0),
                       (const char *)sqlite3_column_text(st, 1), arr, &err);
     if (rc == 0 && src != SQLITE_DONE)
-        rc = sql_fail(db, &err, "cannot read datasets");
-    sqlite3_finalize(st);
-    if (!sqlite3_get_autocommit(db))
-        sql_exec(db, "COMMIT", NULL);
+        rc = sql_fail(store_db(s), &err, "cannot read datasets");
+    store_stmt_done(st);
     ops_reply(job, res, rc, result, &err);
 }
 
-/* Fill arr with dataset ds's versions, newest first. */
+/* Fill arr with the versions of dataset name, newest first. As in
+ * dataset.list, the tags are read while the versions statement still has
+ * rows, so all of it comes from one snapshot. */
 static int
-versions_fill(sqlite3 *db, int64_t ds, cJSON *arr, struct nh_error *err)
+versions_fill(struct store *s, const char *name, cJSON *arr,
+              struct nh_error *err)
 {
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st = NULL, *tags_st = NULL;
     cJSON *o, *tags;
     int rc, src = SQLITE_DONE;
+    bool any = false;
 
-    rc = sql_prepare(
-        db,
-        REF_CHAIN_CTE
-        "SELECT v.id, v.parent, v.docs, v.bytes, v.created, v.job_id"
-        " FROM chain c JOIN versions v ON v.id = c.id" REF_NEWEST_FIRST,
-        &st, err);
+    rc = store_stmt(s, sql_versions, &st, err);
+    if (rc == 0)
+        rc = store_stmt(s, sql_tags, &tags_st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, ds);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        any = true;
+        if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+            continue; /* the dataset has no versions */
         o = cJSON_CreateObject();
         if (!o || !cJSON_AddItemToArray(arr, o)) {
             cJSON_Delete(o);
@@ -363,12 +372,14 @@ versions_fill(sqlite3 *db, int64_t ds, cJSON *arr, struct nh_error *err)
             !(tags = cJSON_AddArrayToObject(o, "tags")))
             rc = nh_errorf(err, NH_ENOMEM, "out of memory");
         else
-            rc = ref_version_tags(db, (const char *)sqlite3_column_text(st, 0),
-                                  tags, err);
+            rc = ref_version_tags_st(
+                tags_st, (const char *)sqlite3_column_text(st, 0), tags, err);
     }
     if (rc == 0 && src != SQLITE_DONE)
-        rc = sql_fail(db, err, "cannot read versions");
-    sqlite3_finalize(st);
+        rc = sql_fail(store_db(s), err, "cannot read versions");
+    else if (rc == 0 && !any)
+        rc = nh_errorf(err, NH_ENOENT, "no dataset '%s'", name);
+    store_stmt_done(st);
     return rc;
 }
 
@@ -377,10 +388,8 @@ op_dataset_versions(struct store *s, const struct dbq_job *job,
                     struct dbq_result *res)
 {
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(job->args, "name");
-    sqlite3 *db = store_db(s);
     struct nh_error err = {0};
     cJSON *result = NULL, *arr;
-    int64_t ds;
     int rc;
 
     if (!cJSON_IsString(name)) {
@@ -388,18 +397,15 @@ op_dataset_versions(struct store *s, const struct dbq_job *job,
         ops_reply(job, res, rc, NULL, &err);
         return;
     }
-    rc = sql_exec(db, "BEGIN", &err);
-    if (rc == 0)
-        rc = ref_dataset_id(db, name->valuestring, &ds, &err);
-    if (rc == 0) {
-        result = cJSON_CreateObject();
-        arr = cJSON_AddArrayToObject(result, "versions");
-        if (!result || !arr)
-            rc = nh_errorf(&err, NH_ENOMEM, "out of memory");
-        else
-            rc = versions_fill(db, ds, arr, &err);
+    result = cJSON_CreateObject();
+    arr = cJSON_AddArrayToObject(result, "versions");
+    if (!result || !arr)
+        rc = nh_errorf(&err, NH_ENOMEM, "out of memory");
+    else
+        rc = versions_fill(s, name->valuestring, arr, &err);
+    if (rc < 0) {
+        cJSON_Delete(result);
+        result = NULL;
     }
-    if (!sqlite3_get_autocommit(db))
-        sql_exec(db, "COMMIT", NULL);
     ops_reply(job, res, rc, result, &err);
 }

@@ -102,12 +102,13 @@ void
 ops_reply(const struct dbq_job *job, struct dbq_result *res, int rc,
           cJSON *result, const struct nh_error *err)
 {
-    if (rc == 0)
-        res->text = proto_result(job->has_id, job->id, result, &res->len);
-    else
-        res->text = proto_error(job->has_id, job->id, error_code(rc),
-                                err && err->msg[0] ? err->msg : nh_strerror(rc),
-                                &res->len);
+    if (rc == 0) {
+        res->text = proto_result_take(job->has_id, job->id, result, &res->len);
+        return;
+    }
+    res->text =
+        proto_error(job->has_id, job->id, error_code(rc),
+                    err && err->msg[0] ? err->msg : nh_strerror(rc), &res->len);
     cJSON_Delete(result);
 }
 

@@ -149,6 +149,21 @@ proto_result(bool has_id, int64_t id, const cJSON *result, size_t *len_out)
 }
 
 char *
+proto_result_take(bool has_id, int64_t id, cJSON *result, size_t *len_out)
+{
+    cJSON *resp = envelope(has_id, id, true);
+
+    if (!result)
+        result = cJSON_CreateObject();
+    if (!resp || !cJSON_AddItemToObject(resp, "result", result)) {
+        cJSON_Delete(result);
+        cJSON_Delete(resp);
+        return NULL;
+    }
+    return finish(resp, len_out);
+}
+
+char *
 proto_error(bool has_id, int64_t id, const char *code, const char *message,
             size_t *len_out)
 {

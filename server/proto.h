@@ -65,6 +65,11 @@ void proto_req_release(struct proto_req *req);
 char *proto_result(bool has_id, int64_t id, const cJSON *result,
                    size_t *len_out);
 
+/* proto_result(), taking result over instead of copying it: it is freed
+ * (or made part of the response and freed with it) in every case. */
+char *proto_result_take(bool has_id, int64_t id, cJSON *result,
+                        size_t *len_out);
+
 /* The response {"id","ok":false,"error":{"code","message"}}, as
  * proto_result(). */
 char *proto_error(bool has_id, int64_t id, const char *code,

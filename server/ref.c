@@ -78,10 +78,8 @@ ref_newest_version(sqlite3 *db, int64_t ds, bool *found,
     int rc, src;
 
     rc = sql_prepare(db,
-                     REF_CHAIN_CTE
-                     "SELECT v.id, v.parent FROM chain c"
-                     " JOIN versions v ON v.id = c.id" REF_NEWEST_FIRST
-                     " LIMIT 1",
+                     "SELECT v.id, v.parent FROM versions v"
+                     " WHERE v.dataset_id = ?1" REF_NEWEST_FIRST " LIMIT 1",
                      &st, err);
     if (rc < 0)
         return rc;
@@ -243,16 +241,11 @@ ref_resolve(sqlite3 *db, const char *ref, struct ref_version *out,
 }
 
 int
-ref_version_tags(sqlite3 *db, const char *id, cJSON *arr, struct nh_error *err)
+ref_version_tags_st(sqlite3_stmt *st, const char *id, cJSON *arr,
+                    struct nh_error *err)
 {
-    sqlite3_stmt *st = NULL;
-    int rc, src = SQLITE_DONE;
+    int rc = 0, src = SQLITE_DONE;
 
-    rc = sql_prepare(
-        db, "SELECT name FROM tags WHERE version_id = ?1 ORDER BY name", &st,
-        err);
-    if (rc < 0)
-        return rc;
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         cJSON *s = cJSON_CreateString((const char *)sqlite3_column_text(st, 0));
@@ -264,7 +257,21 @@ ref_version_tags(sqlite3 *db, const char *id, cJSON *arr, struct nh_error *err)
         }
     }
     if (rc == 0 && src != SQLITE_DONE)
-        rc = sql_fail(db, err, "cannot read tags");
+        rc = sql_fail(sqlite3_db_handle(st), err, "cannot read tags");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+int
+ref_version_tags(sqlite3 *db, const char *id, cJSON *arr, struct nh_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = sql_prepare(db, REF_TAGS_SQL, &st, err);
+    if (rc == 0)
+        rc = ref_version_tags_st(st, id, arr, err);
     sqlite3_finalize(st);
     return rc;
 }

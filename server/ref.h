@@ -10,8 +10,11 @@
  * (ref_tag_valid), so a tag never shadows an id prefix.
  *
  * "Newest" is the latest created, ties (the same second) broken by depth
- * in the dataset's parent chain, which only grows. REF_CHAIN_CTE and
- * REF_NEWEST_FIRST spell that in SQL for every query that needs it.
+ * in the dataset's parent chain, which only grows: a version whose parent
+ * is NULL or in another dataset has depth 0, any other its parent's depth
+ * plus one. The depth is stored in versions.depth, set by a trigger on
+ * insert (schemas/db/0004-version-depth.sql); REF_NEWEST_FIRST spells the
+ * order in SQL for every query that needs it.
  *
  * All functions run on a DB worker's connection and return 0 or a
  * negative NH_E* code (common/err.h) with err filled; out-parameters are
@@ -32,17 +35,10 @@
 #define REF_TAG_MAX 128          /* the tags.name CHECK */
 #define REF_PREFIX_MIN 6         /* hex digits in the shortest id prefix */
 
-/* The dataset's versions with their depth in its parent chain, as the
- * CTE "chain(id, depth)"; ?1 is the dataset id. Roots are versions whose
- * parent is not in the dataset. Follow with a SELECT that joins versions
- * v ON v.id = c.id FROM chain c, and REF_NEWEST_FIRST to order it. */
-#define REF_CHAIN_CTE                                                          \
-    "WITH RECURSIVE chain(id, depth) AS ("                                     \
-    " SELECT id, 0 FROM versions WHERE dataset_id = ?1 AND (parent IS NULL"    \
-    "  OR parent NOT IN (SELECT id FROM versions WHERE dataset_id = ?1))"      \
-    " UNION ALL SELECT v.id, c.depth + 1 FROM versions v"                      \
-    "  JOIN chain c ON v.parent = c.id WHERE v.dataset_id = ?1) "
-#define REF_NEWEST_FIRST " ORDER BY v.created DESC, c.depth DESC, v.id"
+/* ORDER BY for "newest first" over versions v (one dataset's, from
+ * "FROM versions v WHERE v.dataset_id = ?"); the index versions_newest
+ * serves it. */
+#define REF_NEWEST_FIRST " ORDER BY v.created DESC, v.depth DESC, v.id"
 
 struct ref_version {
     int64_t dataset_id;
@@ -69,6 +65,15 @@ bool ref_dataset_name_valid(const char *name);
 /* The id of dataset name in *id; NH_ENOENT when there is none. */
 int ref_dataset_id(sqlite3 *db, const char *name, int64_t *id,
                    struct nh_error *err);
+
+/* The SQL of ref_version_tags, for callers that keep it prepared
+ * (store_stmt, store.h) and call ref_version_tags_st() with it. */
+#define REF_TAGS_SQL "SELECT name FROM tags WHERE version_id = ?1 ORDER BY name"
+
+/* ref_version_tags on st, a statement prepared from REF_TAGS_SQL; st is
+ * reset when it returns. */
+int ref_version_tags_st(sqlite3_stmt *st, const char *id, cJSON *arr,
+                        struct nh_error *err);
 
 /* The newest version of dataset ds: *found says whether it has one; then
  * id is the version and parent its parent (parent[0] is '\0' for none;

@@ -19,6 +19,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +31,15 @@
 #define MIGRATION_MAX_BYTES ((size_t)16 << 20) /* one .sql file */
 #define MIGRATION_NUM_DIGITS 4
 
+struct store_cached {
+    const char *sql; /* the key: a string literal's address */
+    sqlite3_stmt *st;
+};
+
 struct store {
     sqlite3 *db;
+    struct store_cached stmts[STORE_STMT_MAX]; /* store_stmt's cache */
+    int nstmts;
 };
 
 struct migration {
@@ -377,14 +385,26 @@ configure(struct store *s, const char *what, struct nh_error *err)
                       err, what);
 }
 
+/* Process-wide SQLite settings, before the first connection: no memory
+ * statistics, which would take a global mutex on every allocation of
+ * every worker. (sqlite3_config fails harmlessly once SQLite is
+ * initialised.) */
+static void
+sqlite_setup(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int
 store_open(struct store **out, const char *dir, const char *migrations_dir,
            struct nh_error *err)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     struct strbuf path = STRBUF_INIT, what = STRBUF_INIT;
     struct store *s = NULL;
     int rc;
 
+    pthread_once(&once, sqlite_setup);
     if (!dir || !*dir || !migrations_dir || !*migrations_dir)
         return nh_errorf(err, NH_EINVAL, "no data or migrations directory");
     rc = make_dirs(dir, err);
@@ -428,10 +448,52 @@ out:
 void
 store_close(struct store *s)
 {
+    int i;
+
     if (!s)
         return;
-    sqlite3_close(s->db); /* prepared statements never outlive a call */
+    /* store_stmt's statements are the only ones that outlive a call */
+    for (i = 0; i < s->nstmts; i++)
+        sqlite3_finalize(s->stmts[i].st);
+    sqlite3_close(s->db);
     free(s);
+}
+
+int
+store_stmt(struct store *s, const char *sql, sqlite3_stmt **st,
+           struct nh_error *err)
+{
+    int i;
+
+    for (i = 0; i < s->nstmts; i++) {
+        if (s->stmts[i].sql == sql) {
+            *st = s->stmts[i].st;
+            return 0;
+        }
+    }
+    if (s->nstmts == STORE_STMT_MAX)
+        return nh_errorf(err, NH_ENOMEM, "more than %d cached statements",
+                         STORE_STMT_MAX);
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st,
+                           NULL) != SQLITE_OK) {
+        *st = NULL;
+        return db_error(s, err, "cannot prepare statement");
+    }
+    if (!*st) /* only whitespace or a comment */
+        return nh_errorf(err, NH_EINVAL, "empty statement");
+    s->stmts[s->nstmts].sql = sql;
+    s->stmts[s->nstmts].st = *st;
+    s->nstmts++;
+    return 0;
+}
+
+void
+store_stmt_done(sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
 }
 
 struct sqlite3 *

@@ -23,7 +23,8 @@
 #include <stdint.h>
 
 struct store;
-struct sqlite3; /* <sqlite3.h>'s sqlite3 */
+struct sqlite3;      /* <sqlite3.h>'s sqlite3 */
+struct sqlite3_stmt; /* <sqlite3.h>'s sqlite3_stmt */
 
 #define STORE_DB_NAME "naohai.db"
 #define STORE_TOKEN_LEN 64     /* hex digits in a token, without the NUL */
@@ -55,6 +56,23 @@ void store_close(struct store *s);
 /* The underlying connection, for code that runs its own statements (and
  * for tests). Owned by s: do not close it. */
 struct sqlite3 *store_db(struct store *s);
+
+/* Statements each store keeps prepared (store_stmt); more is a bug. */
+#define STORE_STMT_MAX 32
+
+/* A prepared statement for sql, kept by s for reuse: the first call
+ * prepares it (SQLITE_PREPARE_PERSISTENT), later calls with the same
+ * pointer hand back the same statement, reset and with no bindings. sql
+ * must be a string literal (its address is the key). The caller does not
+ * finalize it but must call store_stmt_done() when finished with it, on
+ * every path, before the next op on s: a statement left mid-rows keeps a
+ * read transaction (an old snapshot) open. NH_EIO when it cannot be
+ * prepared, NH_ENOMEM past STORE_STMT_MAX statements. */
+int store_stmt(struct store *s, const char *sql, struct sqlite3_stmt **st,
+               struct nh_error *err);
+
+/* Reset st (from store_stmt) and clear its bindings; NULL is a no-op. */
+void store_stmt_done(struct sqlite3_stmt *st);
 
 /* Add a user with role "admin", "engineer" or "reviewer" and make its
  * first token, written to token_out (64 hex digits and a NUL). The name

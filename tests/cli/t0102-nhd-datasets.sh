@@ -13,7 +13,7 @@ bytes=$(cat a.jsonl b.jsonl | wc -c)
 
 "$PY" - "$NHD_PORT" "$(cat d/admin.token)" "$PWD" "$docs" "$bytes" \
     <<'PYEOF' >version || fail "dataset checks failed"
-import asyncio, json, os, re, sys
+import asyncio, json, os, re, sqlite3, sys
 import websockets
 sys.path.insert(0, os.path.join(os.environ["NH_TOP"], "tests", "cli"))
 import proto_check
@@ -107,6 +107,20 @@ async def main():
         "bad_request")
     err(await call(rev, "dataset.versions", name="nope"), "not_found")
     err(await call(rev, "dataset.versions"), "bad_request")
+
+    # a dataset row without versions (no op makes one; written straight
+    # into the database): listed with nothing in it, no versions
+    db = sqlite3.connect(DIR + "/d/naohai.db", timeout=10)
+    db.execute("INSERT INTO datasets (name) VALUES ('bare')")
+    db.commit()
+    db.close()
+    r = ok(await call(rev, "dataset.versions", name="bare"))
+    assert r == {"versions": []}, r
+    r = ok(await call(rev, "dataset.list"))
+    assert [d["name"] for d in r["datasets"]] == ["bare", "other", "web"], r
+    assert r["datasets"][0] == {"name": "bare", "versions": 0,
+                                "latest": None, "docs": 0, "bytes": 0}, r
+    assert r["datasets"][2]["latest"] == vid2, r
 
     ok(await call(adm, "user.revoke", name="rev"))
     async with connect() as ws:

@@ -658,6 +658,149 @@ out:
     tmp_end();
 }
 
+/* Copy migration name from schemas/db into mdir. */
+static int
+mig_add(const char *mdir, const char *name)
+{
+    char src[4096], dst[4096];
+
+    path_join(src, sizeof(src), migrations(), name);
+    path_join(dst, sizeof(dst), mdir, name);
+    return copy_file(src, dst);
+}
+
+/* The depth column of version id; -1 when there is none. */
+static long long
+depth_of(struct store *s, const char *id)
+{
+    char sql[128];
+
+    snprintf(sql, sizeof(sql), "SELECT depth FROM versions WHERE id = '%s'",
+             id);
+    return query_int(s, sql);
+}
+
+#define VA "aaaaaa00000000000000000000000001"
+#define VB "aaaaaa00000000000000000000000002"
+#define VC "aaaaaa00000000000000000000000003"
+#define VD "aaaaaa00000000000000000000000004"
+#define WA "bbbbbb00000000000000000000000001"
+#define WB "bbbbbb00000000000000000000000002"
+#define WC "bbbbbb00000000000000000000000003"
+
+/* 0004 fills versions.depth for rows made before it (the chain within a
+ * dataset; a parent in another dataset starts a new chain), and its
+ * trigger sets it for every later insert. */
+TEST(version_depth_migration)
+{
+    struct nh_error err = {0};
+    struct store *s = NULL;
+    char dir[4096], mdir[4096];
+
+    if (tmp_begin("store") < 0) {
+        CHECK(!"mkdtemp");
+        return;
+    }
+    path_join(dir, sizeof(dir), tmp, "data");
+    CHECK(migs_copy(mdir, sizeof(mdir)) == 0);
+    CHECK(mig_add(mdir, "0002-uploads.sql") == 0);
+    CHECK(mig_add(mdir, "0003-jobs.sql") == 0);
+    CHECK(store_open(&s, dir, mdir, &err) == 0);
+    if (!s)
+        goto out;
+    CHECK(query_int(s, "PRAGMA user_version") == 3);
+    CHECK(exec_rc(s, "INSERT INTO datasets (id, name) VALUES (1, 'web'),"
+                     " (2, 'other')") == SQLITE_DONE);
+    CHECK(exec_rc(s,
+                  "INSERT INTO versions (id, dataset_id, parent,"
+                  " tool_version, docs, bytes, created) VALUES"
+                  " ('" VA "', 1, NULL, 't', 1, 1, 100),"
+                  " ('" VB "', 1, '" VA "', 't', 1, 1, 100),"
+                  " ('" VC "', 1, '" VB "', 't', 1, 1, 100),"
+                  " ('" WA "', 2, '" VC "', 't', 1, 1, 100),"
+                  " ('" WB "', 2, '" WA "', 't', 1, 1, 100)") == SQLITE_DONE);
+    store_close(s);
+    s = NULL;
+
+    CHECK(store_open(&s, dir, migrations(), &err) == 0);
+    if (!s)
+        goto out;
+    CHECK(query_int(s, "PRAGMA user_version") == latest_migration());
+    CHECK(depth_of(s, VA) == 0);
+    CHECK(depth_of(s, VB) == 1);
+    CHECK(depth_of(s, VC) == 2);
+    CHECK(depth_of(s, WA) == 0); /* its parent is in "web" */
+    CHECK(depth_of(s, WB) == 1);
+
+    /* later inserts, whoever makes them */
+    CHECK(exec_rc(s, "INSERT INTO versions (id, dataset_id, parent,"
+                     " tool_version, docs, bytes) VALUES"
+                     " ('" VD "', 1, '" VC "', 't', 1, 1),"
+                     " ('" WC "', 2, '" VD "', 't', 1, 1)") == SQLITE_DONE);
+    CHECK(depth_of(s, VD) == 3);
+    CHECK(depth_of(s, WC) == 0);
+    CHECK(exec_rc(s, "UPDATE versions SET depth = -1 WHERE id = '" VA "'") ==
+          SQLITE_CONSTRAINT_CHECK);
+    store_close(s);
+out:
+    tmp_end();
+}
+
+/* store_stmt keeps one statement per SQL pointer, hands it back reset
+ * and without bindings, and refuses to grow past STORE_STMT_MAX. */
+TEST(stmt_cache)
+{
+    static const char one[] = "SELECT ?1";
+    static const char two[] = "SELECT 2 UNION ALL SELECT 3";
+    static char many[STORE_STMT_MAX + 1][32];
+    struct nh_error err = {0};
+    sqlite3_stmt *a = NULL, *b = NULL, *c = NULL;
+    struct store *s;
+    int i, rc = 0;
+
+    if (tmp_begin("store") < 0) {
+        CHECK(!"mkdtemp");
+        return;
+    }
+    s = open_data(&err);
+    CHECK(s != NULL);
+    if (!s)
+        goto out;
+    CHECK(store_stmt(s, one, &a, &err) == 0);
+    CHECK(store_stmt(s, two, &b, &err) == 0);
+    CHECK(a != NULL && b != NULL && a != b);
+    sqlite3_bind_int(a, 1, 7);
+    CHECK(sqlite3_step(a) == SQLITE_ROW);
+    CHECK(sqlite3_column_int(a, 0) == 7);
+    CHECK(sqlite3_step(b) == SQLITE_ROW); /* left mid-rows */
+    CHECK(sqlite3_stmt_busy(b));
+    store_stmt_done(a);
+    store_stmt_done(b);
+    CHECK(!sqlite3_stmt_busy(b));
+    CHECK(store_stmt(s, one, &c, &err) == 0);
+    CHECK(c == a);
+    CHECK(sqlite3_step(c) == SQLITE_ROW);
+    CHECK(sqlite3_column_type(c, 0) == SQLITE_NULL); /* binding cleared */
+    store_stmt_done(c);
+    store_stmt_done(NULL);
+
+    CHECK(store_stmt(s, "SELEC nonsense", &c, &err) == NH_EIO);
+    CHECK(c == NULL);
+    CHECK(strstr(err.msg, "cannot prepare statement") != NULL);
+    CHECK(store_stmt(s, "  -- nothing", &c, &err) == NH_EINVAL);
+    CHECK(c == NULL);
+    for (i = 0; i <= STORE_STMT_MAX && rc == 0; i++) {
+        snprintf(many[i], sizeof(many[i]), "SELECT %d", i);
+        rc = store_stmt(s, many[i], &c, &err);
+    }
+    CHECK(rc == NH_ENOMEM);
+    CHECK(i == STORE_STMT_MAX - 1); /* two were there already */
+    CHECK(store_stmt(s, one, &c, &err) == 0 && c == a);
+    store_close(s); /* finalizes them all; ASan sees a leak otherwise */
+out:
+    tmp_end();
+}
+
 int
 main(void)
 {
@@ -673,5 +816,7 @@ main(void)
     RUN(token_not_in_clear);
     RUN(revoke);
     RUN(admin_bootstrap);
+    RUN(version_depth_migration);
+    RUN(stmt_cache);
     return test_summary();
 }
