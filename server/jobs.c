@@ -12,6 +12,7 @@
 #include "log.h"
 #include "net.h"
 #include "objstore.h"
+#include "sql.h"
 #include "store.h"
 #include "strbuf.h"
 #include "utf8.h"
@@ -209,29 +210,6 @@ jobs_event_free(struct jobs_event *e)
 
 /* ---- job rows --------------------------------------------------------- */
 
-/* Add column col of st to o under key as JSON text parsed (json), an
- * integer, a string, or null. */
-static bool
-add_col(cJSON *o, const char *key, sqlite3_stmt *st, int col, bool json)
-{
-    int type = sqlite3_column_type(st, col);
-    const char *text;
-    cJSON *v;
-
-    if (type == SQLITE_NULL)
-        return cJSON_AddNullToObject(o, key);
-    if (type == SQLITE_INTEGER)
-        return cJSON_AddNumberToObject(o, key,
-                                       (double)sqlite3_column_int64(st, col));
-    text = (const char *)sqlite3_column_text(st, col);
-    if (!json)
-        return cJSON_AddStringToObject(o, key, text ? text : "");
-    v = cJSON_Parse(text ? text : "null");
-    if (!v)
-        return cJSON_AddNullToObject(o, key);
-    return cJSON_AddItemToObject(o, key, v);
-}
-
 int
 job_summary(sqlite3 *db, int64_t id, int full, cJSON **out,
             struct nh_error *err)
@@ -263,24 +241,24 @@ job_summary(sqlite3 *db, int64_t id, int full, cJSON **out,
         goto out;
     }
     o = cJSON_CreateObject();
-    ok = o && add_col(o, "job", st, 0, false) &&
-         add_col(o, "kind", st, 1, false) &&
-         add_col(o, "state", st, 2, false) &&
-         add_col(o, "dataset", st, 3, false) &&
-         add_col(o, "input", st, 4, false) &&
-         add_col(o, "output", st, 5, false) &&
-         add_col(o, "created", st, 6, false) &&
-         add_col(o, "started", st, 7, false) &&
-         add_col(o, "ended", st, 8, false) &&
-         add_col(o, "progress", st, 9, true) &&
-         add_col(o, "queue_position", st, 10, false);
+    ok = o && sql_add_column(o, "job", st, 0) &&
+         sql_add_column(o, "kind", st, 1) &&
+         sql_add_column(o, "state", st, 2) &&
+         sql_add_column(o, "dataset", st, 3) &&
+         sql_add_column(o, "input", st, 4) &&
+         sql_add_column(o, "output", st, 5) &&
+         sql_add_column(o, "created", st, 6) &&
+         sql_add_column(o, "started", st, 7) &&
+         sql_add_column(o, "ended", st, 8) &&
+         sql_add_json_column(o, "progress", st, 9) &&
+         sql_add_column(o, "queue_position", st, 10);
     if (ok && full)
-        ok = add_col(o, "args", st, 11, true) &&
-             add_col(o, "stats", st, 12, true) &&
-             add_col(o, "error", st, 13, false) &&
-             add_col(o, "removed", st, 14, true) &&
-             add_col(o, "user", st, 15, false) &&
-             add_col(o, "log_lines", st, 16, false);
+        ok = sql_add_json_column(o, "args", st, 11) &&
+             sql_add_json_column(o, "stats", st, 12) &&
+             sql_add_column(o, "error", st, 13) &&
+             sql_add_json_column(o, "removed", st, 14) &&
+             sql_add_column(o, "user", st, 15) &&
+             sql_add_column(o, "log_lines", st, 16);
     if (!ok) {
         rc = nh_errorf(err, NH_ENOMEM, "out of memory");
         goto out;

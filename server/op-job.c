@@ -29,41 +29,6 @@ db_fail(sqlite3 *db, struct nh_error *err)
     return nh_errorf(err, NH_EIO, "database: %s", sqlite3_errmsg(db));
 }
 
-/* args.key as a positive integer job id. */
-static int
-arg_job(const cJSON *args, int64_t *id, struct nh_error *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, "job");
-
-    if (!cJSON_IsNumber(v) || v->valuedouble < 1 ||
-        v->valuedouble > MANIFEST_INT_MAX ||
-        v->valuedouble != (double)(int64_t)v->valuedouble)
-        return nh_errorf(err, NH_EINVAL, "'args.job' must be a job id");
-    *id = (int64_t)v->valuedouble;
-    return 0;
-}
-
-/* An optional integer args.key in [lo, hi], def when absent. */
-static int
-arg_int(const cJSON *args, const char *key, int64_t lo, int64_t hi, int64_t def,
-        int64_t *out, struct nh_error *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, key);
-
-    if (!v) {
-        *out = def;
-        return 0;
-    }
-    if (!cJSON_IsNumber(v) || v->valuedouble < (double)lo ||
-        v->valuedouble > (double)hi ||
-        v->valuedouble != (double)(int64_t)v->valuedouble)
-        return nh_errorf(err, NH_EINVAL,
-                         "'args.%s' must be an integer from %lld to %lld", key,
-                         (long long)lo, (long long)hi);
-    *out = (int64_t)v->valuedouble;
-    return 0;
-}
-
 /* Check the config with the pipeline's parser; store the one to run in
  * *conf (compression off) and its hash in hash. */
 static int
@@ -208,8 +173,8 @@ op_job_list(struct store *s, const struct dbq_job *job, struct dbq_result *res)
             goto out;
         }
     }
-    if ((rc = arg_int(job->args, "limit", 1, JOB_LIST_MAX, 50, &limit, &err)) <
-        0)
+    if ((rc = ops_arg_int(job->args, "limit", 1, JOB_LIST_MAX, 50, &limit,
+                          &err)) < 0)
         goto out;
     result = cJSON_CreateObject();
     arr = cJSON_AddArrayToObject(result, "jobs");
@@ -274,7 +239,7 @@ op_job_get(struct store *s, const struct dbq_job *job, struct dbq_result *res)
     int64_t id;
     int rc;
 
-    if ((rc = arg_job(job->args, &id, &err)) == 0)
+    if ((rc = ops_arg_id(job->args, "job", &id, &err)) == 0)
         rc = job_summary(store_db(s), id, 1, &result, &err);
     ops_reply(job, res, rc, result, &err);
 }
@@ -330,7 +295,7 @@ op_job_cancel(struct store *s, const struct dbq_job *job,
     int64_t id;
     int rc;
 
-    if ((rc = arg_job(job->args, &id, &err)) < 0)
+    if ((rc = ops_arg_id(job->args, "job", &id, &err)) < 0)
         goto out;
     rc = change_state(db, id,
                       "UPDATE jobs SET state = 'cancelled',"
@@ -358,7 +323,7 @@ op_job_resume(struct store *s, const struct dbq_job *job,
     int64_t id;
     int rc;
 
-    if ((rc = arg_job(job->args, &id, &err)) < 0)
+    if ((rc = ops_arg_id(job->args, "job", &id, &err)) < 0)
         goto out;
     rc = change_state(db, id,
                       "UPDATE jobs SET state = 'queued', ended = NULL,"
@@ -384,11 +349,11 @@ op_job_logs(struct store *s, const struct dbq_job *job, struct dbq_result *res)
     int64_t id, after, limit, next;
     int rc, src;
 
-    if ((rc = arg_job(job->args, &id, &err)) < 0 ||
-        (rc = arg_int(job->args, "after", -1, MANIFEST_INT_MAX, -1, &after,
-                      &err)) < 0 ||
-        (rc = arg_int(job->args, "limit", 1, JOB_LOGS_MAX, 1000, &limit,
-                      &err)) < 0 ||
+    if ((rc = ops_arg_id(job->args, "job", &id, &err)) < 0 ||
+        (rc = ops_arg_int(job->args, "after", -1, MANIFEST_INT_MAX, -1, &after,
+                          &err)) < 0 ||
+        (rc = ops_arg_int(job->args, "limit", 1, JOB_LOGS_MAX, 1000, &limit,
+                          &err)) < 0 ||
         (rc = job_summary(db, id, 0, &result, &err)) < 0)
         goto out;
     cJSON_Delete(result);

@@ -112,6 +112,43 @@ ops_reply(const struct dbq_job *job, struct dbq_result *res, int rc,
     cJSON_Delete(result);
 }
 
+static bool
+is_int(const cJSON *v, double lo, double hi)
+{
+    return cJSON_IsNumber(v) && v->valuedouble >= lo && v->valuedouble <= hi &&
+           v->valuedouble == (double)(int64_t)v->valuedouble;
+}
+
+int
+ops_arg_id(const cJSON *args, const char *key, int64_t *out,
+           struct nh_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, key);
+
+    if (!is_int(v, 1, 9007199254740992.0))
+        return nh_errorf(err, NH_EINVAL, "'args.%s' must be an id", key);
+    *out = (int64_t)v->valuedouble;
+    return 0;
+}
+
+int
+ops_arg_int(const cJSON *args, const char *key, int64_t lo, int64_t hi,
+            int64_t def, int64_t *out, struct nh_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, key);
+
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    if (!is_int(v, (double)lo, (double)hi))
+        return nh_errorf(err, NH_EINVAL,
+                         "'args.%s' must be an integer from %lld to %lld", key,
+                         (long long)lo, (long long)hi);
+    *out = (int64_t)v->valuedouble;
+    return 0;
+}
+
 /* The HTTP status for a protocol error code. */
 static int
 http_status(const char *code)

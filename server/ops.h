@@ -43,6 +43,14 @@ bool ops_role_allows(const char *have, const char *need);
 void ops_reply(const struct dbq_job *job, struct dbq_result *res, int rc,
                cJSON *result, const struct nh_error *err);
 
+/* Arguments: args.key checked, or NH_EINVAL naming 'args.key'.
+ * ops_arg_id: a required integer id, 1 to 2^53. ops_arg_int: an optional
+ * integer in [lo, hi], def when absent. */
+int ops_arg_id(const cJSON *args, const char *key, int64_t *out,
+               struct nh_error *err);
+int ops_arg_int(const cJSON *args, const char *key, int64_t lo, int64_t hi,
+                int64_t def, int64_t *out, struct nh_error *err);
+
 /* Op functions (op-dataset.c, op-version.c, op-diff.c, op-read.c,
  * op-upload.c, op-user.c, op-job.c). */
 dbq_fn op_dataset_diff;
