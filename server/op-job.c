@@ -284,9 +284,13 @@ out:
     return rc;
 }
 
-void
-op_job_cancel(struct store *s, const struct dbq_job *job,
-              struct dbq_result *res)
+/* job.cancel and job.resume: move job args.job with sql (change_state),
+ * publish the change and tell the supervisor: kill the child, or remove
+ * the work files of a job that has none (cancel); look at the queue
+ * (resume). */
+static void
+job_move(struct store *s, const struct dbq_job *job, struct dbq_result *res,
+         const char *sql, bool cancel)
 {
     sqlite3 *db = store_db(s);
     struct nh_error err = {0};
@@ -295,17 +299,13 @@ op_job_cancel(struct store *s, const struct dbq_job *job,
     int64_t id;
     int rc;
 
-    if ((rc = ops_arg_id(job->args, "job", &id, &err)) < 0)
+    if ((rc = ops_arg_id(job->args, "job", &id, &err)) < 0 ||
+        (rc = change_state(db, id, sql, old, &err)) < 0)
         goto out;
-    rc = change_state(db, id,
-                      "UPDATE jobs SET state = 'cancelled',"
-                      " ended = unixepoch() WHERE id = ?1"
-                      " AND state IN ('queued', 'running', 'interrupted')",
-                      old, &err);
-    if (rc < 0)
-        goto out;
-    if (!strcmp(old, "running"))
+    if (cancel)
         jobs_cancel(job->jobs, id);
+    else
+        jobs_kick(job->jobs);
     jobs_publish_state(job->jobs, db, id);
     rc = job_summary(db, id, 0, &result, &err);
 out:
@@ -313,30 +313,24 @@ out:
 }
 
 void
+op_job_cancel(struct store *s, const struct dbq_job *job,
+              struct dbq_result *res)
+{
+    job_move(s, job, res,
+             "UPDATE jobs SET state = 'cancelled', ended = unixepoch()"
+             " WHERE id = ?1 AND state IN ('queued', 'running',"
+             " 'interrupted')",
+             true);
+}
+
+void
 op_job_resume(struct store *s, const struct dbq_job *job,
               struct dbq_result *res)
 {
-    sqlite3 *db = store_db(s);
-    struct nh_error err = {0};
-    cJSON *result = NULL;
-    char old[16];
-    int64_t id;
-    int rc;
-
-    if ((rc = ops_arg_id(job->args, "job", &id, &err)) < 0)
-        goto out;
-    rc = change_state(db, id,
-                      "UPDATE jobs SET state = 'queued', ended = NULL,"
-                      " error = NULL WHERE id = ?1"
-                      " AND state IN ('interrupted', 'failed')",
-                      old, &err);
-    if (rc < 0)
-        goto out;
-    jobs_publish_state(job->jobs, db, id);
-    jobs_kick(job->jobs);
-    rc = job_summary(db, id, 0, &result, &err);
-out:
-    ops_reply(job, res, rc, result, &err);
+    job_move(s, job, res,
+             "UPDATE jobs SET state = 'queued', ended = NULL, error = NULL"
+             " WHERE id = ?1 AND state IN ('interrupted', 'failed')",
+             false);
 }
 
 void
