@@ -4,10 +4,11 @@
  * naohai.v1 protocol (client.h). This file finds the command in
  * cmd_table[] (its one or two words), parses the options it declares
  * (--json and --help are accepted anywhere), checks the argument count,
- * and calls it; the commands live in cmd-*.c. `nh` alone will open the
- * ncurses workbench (a later issue); for now it prints the usage.
+ * and calls it; the commands live in cmd-*.c. `nh` alone opens the
+ * ncurses workbench (wb.c).
  */
 #include "nh.h"
+#include "wb.h"
 
 #include <locale.h>
 #include <stdlib.h>
@@ -325,10 +326,8 @@ main(int argc, char **argv)
             argv[nw++] = argv[i];
     }
     argc = nw;
-    if (argc == 0) {
-        print_usage(stderr);
-        return NH_EXIT_USAGE;
-    }
+    if (argc == 0)
+        return wb_main();
     if (!strcmp(argv[0], "--version") || !strcmp(argv[0], "version")) {
         printf("nh %s\n", NH_VERSION);
         return NH_EXIT_OK;
