@@ -809,6 +809,8 @@ wb_main(void)
             break;
         if (wb.c)
             poll_events(&wb, 20);
+        if (wb.c && wb.top && wb.top->ops->tick)
+            wb.top->ops->tick(wb.top);
         else
             try_connect(&wb);
     }

@@ -112,6 +112,7 @@ struct view_ops {
     void (*key)(struct view *v, enum action act, int key);
     void (*event)(struct view *v, const cJSON *ev); /* may be NULL */
     void (*reconnected)(struct view *v);            /* may be NULL */
+    void (*tick)(struct view *v); /* the top view, every loop; may be NULL */
     /* extra help lines (label letters), into a buffer; may be NULL */
     int (*help_extra)(struct view *v, char lines[][96], int max);
     void (*free)(struct view *v);
