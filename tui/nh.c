@@ -171,12 +171,14 @@ print_usage(FILE *f)
     fputs("usage: nh COMMAND [ARGS...] [--json]\n\ncommands:\n", f);
     for (i = 0; i < NCMDS; i++)
         fprintf(f, "  %-18s %s\n", cmd_table[i].name, cmd_table[i].summary);
-    fputs("\n  nh help COMMAND     more about a command\n"
-          "  nh --version        print the version\n"
-          "\nServer and token: NH_SERVER, NH_TOKEN, or 'nh login'.\n"
-          "Exit status: 0 ok, 1 error (from the server or the connection),"
-          " 2 usage.\n",
-          f);
+    fputs(
+        "\n  nh                  the workbench (on a terminal; ? lists keys)\n"
+        "  nh help COMMAND     more about a command\n"
+        "  nh --version        print the version\n"
+        "\nServer and token: NH_SERVER, NH_TOKEN, or 'nh login'.\n"
+        "Exit status: 0 ok, 1 error (from the server or the connection),"
+        " 2 usage.\n",
+        f);
 }
 
 static void
@@ -326,8 +328,14 @@ main(int argc, char **argv)
             argv[nw++] = argv[i];
     }
     argc = nw;
-    if (argc == 0)
-        return wb_main();
+    if (argc == 0) {
+        rc = wb_main();
+        if (rc != WB_NO_TERMINAL)
+            return rc;
+        /* not on a terminal (a script): the usage, as before */
+        print_usage(stderr);
+        return NH_EXIT_USAGE;
+    }
     if (!strcmp(argv[0], "--version") || !strcmp(argv[0], "version")) {
         printf("nh %s\n", NH_VERSION);
         return NH_EXIT_OK;

@@ -64,7 +64,7 @@ list_draw(struct view *v, int rows, int cols)
     int n = cJSON_GetArraySize(arr), i;
 
     attron(A_BOLD);
-    wb_putf(1, 0, cols, "%5s  %-6s %-16s %-12s %-10s %11s  %-7s %s", "ID",
+    wb_putf(1, 0, cols, "%5s  %-6s %-12s %-10s %-10s %9s  %-7s %s", "ID",
             "KIND", "NAME", "DATASET", "DESIGN", "JUDGED", "STATE", "DECISION");
     attroff(A_BOLD);
     if (!d->res)
@@ -86,13 +86,13 @@ list_draw(struct view *v, int rows, int cols)
                 (long long)json_int(
                     cJSON_GetObjectItemCaseSensitive(c, "campaign"), 0),
                 json_str(c, "kind", "?"));
-        wb_put(y, 14, json_str(c, "name", ""), (size_t)-1, 16);
-        wb_put(y, 31, json_str(c, "dataset", ""), (size_t)-1, 12);
-        wb_putf(y, 44, cols - 44, "%-10s %11s  %-7s ",
+        wb_put(y, 14, json_str(c, "name", ""), (size_t)-1, 12);
+        wb_put(y, 27, json_str(c, "dataset", ""), (size_t)-1, 10);
+        wb_putf(y, 38, cols - 38, "%-10s %9s  %-7s ",
                 json_str(c, "design", "-"), judged, json_str(c, "state", "-"));
-        if (cols > 76) {
+        if (cols > 68) {
             attron(wb_attr(decision_color(dec)));
-            wb_put(y, 76, dec, (size_t)-1, cols - 76);
+            wb_put(y, 68, dec, (size_t)-1, cols - 68);
             attroff(wb_attr(decision_color(dec)));
         }
         if (i == v->sel)

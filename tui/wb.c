@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <utf8proc.h>
 
 #define WB_BACKOFF_MIN_MS 250
@@ -764,6 +765,8 @@ wb_main(void)
         return kpath ? nh_fail(&err) : nh_failf("out of memory");
     }
     free(kpath);
+    if (!isatty(0) || !isatty(1))
+        return WB_NO_TERMINAL;
     if (nh_config_load(&wb.server, &wb.token, &err) < 0 ||
         outbox_open(&wb.outbox, wb.server, &err) < 0) {
         rc = nh_fail(&err);

@@ -129,7 +129,10 @@ struct view {
 extern const struct view_ops view_datasets, view_dataset, view_jobs, view_job,
     view_campaigns, view_campaign, view_review;
 
-/* Run the workbench until quit; returns the exit status. */
+/* Run the workbench until quit; returns the exit status, or
+ * WB_NO_TERMINAL (after checking the keys file) when stdin or stdout is
+ * not a terminal. */
+#define WB_NO_TERMINAL (-1)
 int wb_main(void);
 
 /* Call op on the server (args not taken). While disconnected, or when
