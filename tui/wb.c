@@ -24,6 +24,7 @@
 #define WB_BACKOFF_MIN_MS 250
 #define WB_BACKOFF_MAX_MS 8000
 #define WB_CALL_TIMEOUT_MS 30000
+#define WB_CONNECT_TIMEOUT_MS 3000
 
 struct wb {
     char *server, *token;
@@ -194,6 +195,33 @@ views_reconnected(struct view *v)
         v->ops->reconnected(v);
 }
 
+/* Connect (waiting at most WB_CONNECT_TIMEOUT_MS, so that an unreachable
+ * host does not freeze the screen for long) and authenticate. */
+static int
+connect_auth(struct wb *wb, cJSON **user, struct nh_error *err)
+{
+    struct client *c = NULL;
+    cJSON *args = cJSON_CreateObject();
+    int rc;
+
+    if (!args || !cJSON_AddStringToObject(args, "token", wb->token)) {
+        cJSON_Delete(args);
+        return nh_errorf(err, NH_ENOMEM, "out of memory");
+    }
+    rc = client_open(&c, wb->server, WB_CONNECT_TIMEOUT_MS, err);
+    if (rc == 0) {
+        client_set_timeout(c, WB_CONNECT_TIMEOUT_MS);
+        rc = client_call(c, "auth", args, user, err);
+    }
+    cJSON_Delete(args);
+    if (rc < 0) {
+        client_free(c);
+        return rc;
+    }
+    wb->c = c;
+    return 0;
+}
+
 /* One connection attempt when it is time; backoff doubles on failure. */
 static void
 try_connect(struct wb *wb)
@@ -204,8 +232,7 @@ try_connect(struct wb *wb)
     if (wb->c || now_ms() < wb->next_try_ms)
         return;
     wb->tries++;
-    if (nh_connect_to(wb->server, wb->token, &wb->c, &user, &err) < 0) {
-        wb->c = NULL;
+    if (connect_auth(wb, &user, &err) < 0) {
         wb_msg(wb, "%s", err.msg);
         wb->next_try_ms = now_ms() + wb->backoff_ms;
         wb->backoff_ms *= 2;
