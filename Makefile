@@ -87,8 +87,9 @@ $(1)/nh: $(TUI_SRC:%.c=$(1)/obj/%.o) $(1)/libnhcommon.a
 	@echo "  LINK    $$@"
 	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(LWS_LIBS) $$(CURSES_LIBS) $$(LDLIBS)
 
-# the text layout test links nh's tui/text.c
+# the text layout and key map tests link nh's tui/text.c and tui/keys.c
 $(1)/tests/test-text: $(1)/obj/tui/text.o
+$(1)/tests/test-keys: $(1)/obj/tui/keys.o $(1)/obj/tui/text.o
 
 $(1)/nh-load: $(1)/obj/bench/nh-load.o $(1)/libnhcommon.a
 	@echo "  LINK    $$@"
@@ -98,7 +99,8 @@ $(1)/tests/%: $(1)/obj/tests/unit/%.o $(1)/libnhserver.a $(1)/libnhpipe.a \
               $(1)/libnhcommon.a
 	@mkdir -p $$(dir $$@)
 	@echo "  LINK    $$@"
-	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(LDLIBS)
+	$$(Q)$$(CC) $(2) $(3) -o $$@ $$(filter %.o,$$^) $$(filter %.a,$$^) \
+	    $$(LDLIBS)
 endef
 
 $(eval $(call tree,$(B),$(OPT_CFLAGS),))

@@ -57,7 +57,7 @@ static const struct {
     {"up", KEY_UP},       {"down", KEY_DOWN},  {"left", KEY_LEFT},
     {"right", KEY_RIGHT}, {"pgup", KEY_PPAGE}, {"pgdn", KEY_NPAGE},
     {"home", KEY_HOME},   {"end", KEY_END},    {"backspace", KEY_BACKSPACE},
-    {"esc", 27},          {"hash", '#'},
+    {"esc", 27},          {"hash", '#'},       {"kp-enter", KEY_ENTER},
 };
 
 const char *
@@ -127,7 +127,8 @@ keymap_keys(const struct keymap *km, enum action act, char *buf, size_t bufsz)
     buf[0] = '\0';
     for (i = 0; i < km->n; i++) {
         char name[16];
-        if (km->map[i].act != act)
+        /* the keypad's Enter goes with Enter: not listed on its own */
+        if (km->map[i].act != act || km->map[i].key == KEY_ENTER)
             continue;
         key_label(km->map[i].key, name, sizeof(name));
         o += (size_t)snprintf(buf + o, o < bufsz ? bufsz - o : 0, "%s%s",
