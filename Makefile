@@ -24,6 +24,7 @@ WARN    = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) | sed 's/-I/-isystem /g')
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 LWS_LIBS   = $(shell pkg-config --libs libwebsockets)
+CURSES_LIBS = $(shell pkg-config --libs ncursesw)
 CPPFLAGS = -D_GNU_SOURCE -Icommon -Ipipeline -Iserver -Itests \
            -include common/banned.h
 OPT_CFLAGS = -O2 -g -pthread
@@ -84,7 +85,11 @@ $(1)/nhd: $(1)/obj/server/nhd.o $(1)/libnhserver.a $(1)/libnhpipe.a \
 
 $(1)/nh: $(TUI_SRC:%.c=$(1)/obj/%.o) $(1)/libnhcommon.a
 	@echo "  LINK    $$@"
-	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(LWS_LIBS) $$(LDLIBS)
+	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(LWS_LIBS) $$(CURSES_LIBS) $$(LDLIBS)
+
+# the text layout and key map tests link nh's tui/text.c and tui/keys.c
+$(1)/tests/test-text: $(1)/obj/tui/text.o
+$(1)/tests/test-keys: $(1)/obj/tui/keys.o $(1)/obj/tui/text.o
 
 $(1)/nh-load: $(1)/obj/bench/nh-load.o $(1)/libnhcommon.a
 	@echo "  LINK    $$@"
@@ -94,7 +99,8 @@ $(1)/tests/%: $(1)/obj/tests/unit/%.o $(1)/libnhserver.a $(1)/libnhpipe.a \
               $(1)/libnhcommon.a
 	@mkdir -p $$(dir $$@)
 	@echo "  LINK    $$@"
-	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(LDLIBS)
+	$$(Q)$$(CC) $(2) $(3) -o $$@ $$(filter %.o,$$^) $$(filter %.a,$$^) \
+	    $$(LDLIBS)
 endef
 
 $(eval $(call tree,$(B),$(OPT_CFLAGS),))

@@ -193,6 +193,10 @@ on_deadline(lws_sorted_usec_list_t *sul)
     struct client *c = lws_container_of(sul, struct client, sul);
 
     c->timed_out = true;
+    /* lws runs ripe timers before it computes its poll wait; without a
+     * wake-up the poll after this one would sleep until the next timer
+     * (lws's own, ~30 s), stalling short waits such as the workbench's */
+    lws_cancel_service(c->ctx);
 }
 
 /* Run the loop until done(c, arg) or the deadline (ms; < 0: none).

@@ -4,10 +4,11 @@
  * naohai.v1 protocol (client.h). This file finds the command in
  * cmd_table[] (its one or two words), parses the options it declares
  * (--json and --help are accepted anywhere), checks the argument count,
- * and calls it; the commands live in cmd-*.c. `nh` alone will open the
- * ncurses workbench (a later issue); for now it prints the usage.
+ * and calls it; the commands live in cmd-*.c. `nh` alone opens the
+ * ncurses workbench (wb.c).
  */
 #include "nh.h"
+#include "wb.h"
 
 #include <locale.h>
 #include <stdlib.h>
@@ -170,12 +171,14 @@ print_usage(FILE *f)
     fputs("usage: nh COMMAND [ARGS...] [--json]\n\ncommands:\n", f);
     for (i = 0; i < NCMDS; i++)
         fprintf(f, "  %-18s %s\n", cmd_table[i].name, cmd_table[i].summary);
-    fputs("\n  nh help COMMAND     more about a command\n"
-          "  nh --version        print the version\n"
-          "\nServer and token: NH_SERVER, NH_TOKEN, or 'nh login'.\n"
-          "Exit status: 0 ok, 1 error (from the server or the connection),"
-          " 2 usage.\n",
-          f);
+    fputs(
+        "\n  nh                  the workbench (on a terminal; ? lists keys)\n"
+        "  nh help COMMAND     more about a command\n"
+        "  nh --version        print the version\n"
+        "\nServer and token: NH_SERVER, NH_TOKEN, or 'nh login'.\n"
+        "Exit status: 0 ok, 1 error (from the server or the connection),"
+        " 2 usage.\n",
+        f);
 }
 
 static void
@@ -326,6 +329,10 @@ main(int argc, char **argv)
     }
     argc = nw;
     if (argc == 0) {
+        rc = wb_main();
+        if (rc != WB_NO_TERMINAL)
+            return rc;
+        /* not on a terminal (a script): the usage, as before */
         print_usage(stderr);
         return NH_EXIT_USAGE;
     }
