@@ -79,7 +79,7 @@ list_draw(struct view *v, int rows, int cols)
         int y = 2 + i - v->top;
         snprintf(judged, sizeof(judged), "%lld/%lld",
                  (long long)json_int(
-                     cJSON_GetObjectItemCaseSensitive(c, "judged"), 0),
+                     cJSON_GetObjectItemCaseSensitive(c, "complete"), 0),
                  (long long)json_int(
                      cJSON_GetObjectItemCaseSensitive(c, "size"), 0));
         wb_putf(y, 0, cols, "%5lld  %-6s ",
@@ -274,10 +274,11 @@ camp_draw(struct view *v, int rows, int cols)
             json_str(d->res, "name", ""), json_str(d->res, "dataset", "?"),
             json_str(d->res, "design", "?"), json_str(d->res, "state", "?"));
     wb_putf(
-        y++, 0, cols, "judged %lld of %lld  (population %lld)  threshold %.2f",
+        y++, 0, cols,
+        "complete %lld of %lld  (population %lld)  threshold %.2f",
         (long long)json_int(
-            cJSON_GetObjectItemCaseSensitive(s, "judged"),
-            json_int(cJSON_GetObjectItemCaseSensitive(d->res, "judged"), 0)),
+            cJSON_GetObjectItemCaseSensitive(s, "complete"),
+            json_int(cJSON_GetObjectItemCaseSensitive(d->res, "complete"), 0)),
         (long long)json_int(cJSON_GetObjectItemCaseSensitive(d->res, "size"),
                             0),
         (long long)json_int(
@@ -298,8 +299,9 @@ camp_draw(struct view *v, int rows, int cols)
     attron(wb_attr(decision_color(dec)) | A_BOLD);
     wb_put(y++, 15, dec, (size_t)-1, cols - 15);
     attroff(wb_attr(decision_color(dec)) | A_BOLD);
-    ag = cJSON_GetObjectItemCaseSensitive(s, "agreement");
-    kappa = cJSON_IsObject(ag) ? num(ag, "kappa", NULL) : num(s, "kappa", NULL);
+    /* "kappa": {"method": "cohen"|"fleiss", "value", "items"} */
+    ag = cJSON_GetObjectItemCaseSensitive(s, "kappa");
+    kappa = cJSON_IsObject(ag) ? num(ag, "value", NULL) : NAN;
     if (isnan(kappa))
         wb_putf(y++, 0, cols, "%-14s - (needs 2+ items with 2+ raters)",
                 "agreement");
