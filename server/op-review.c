@@ -12,6 +12,7 @@
  */
 #include "ops.h"
 
+#include "hash.h"
 #include "jobs.h"
 #include "log.h"
 #include "ref.h"
@@ -153,16 +154,17 @@ static int
 campaign_summary(sqlite3 *db, int64_t id, cJSON **out, struct nh_error *err)
 {
     static const char sql[] =
-        "SELECT id, kind, name, dataset, version, design, size, population,"
-        " seed, overlap, raters, labels, threshold, state, created,"
+        "SELECT id, kind, name, dataset, version, design, strata_field,"
+        " allocation, size, population, seed, overlap, raters, labels,"
+        " threshold, lease_seconds, state, created, user,"
         " (SELECT count(*) FROM review_items i WHERE i.campaign_id = c.id"
-        "  AND i.judged >= i.need), strata_field, audit_job, audit_stage,"
-        " audit_reason FROM campaigns c WHERE id = ?1";
+        "  AND i.judged >= i.need), audit_job, audit_stage, audit_reason"
+        " FROM campaigns c WHERE id = ?1";
     static const char *const keys[] = {
-        "campaign", "kind",   "name",       "dataset",     "version",
-        "design",   "size",   "population", "seed",        "overlap",
-        "raters",   NULL,     "threshold",  "state",       "created",
-        "complete", "strata", "audit_job",  "audit_stage", "audit_reason"};
+        "campaign",      "kind",    "name",       "dataset", "version",
+        "design",        "strata",  "allocation", "size",    "population",
+        "seed",          "overlap", "raters",     NULL,      "threshold",
+        "lease_seconds", "state",   "created",    "user",    "complete"};
     sqlite3_stmt *st = NULL;
     cJSON *o = NULL;
     int rc, src;
@@ -183,6 +185,15 @@ campaign_summary(sqlite3 *db, int64_t id, cJSON **out, struct nh_error *err)
     for (int i = 0; o && ok && i < (int)(sizeof(keys) / sizeof(keys[0])); i++)
         ok = keys[i] ? sql_add_column(o, keys[i], st, i)
                      : sql_add_json_column(o, "labels", st, i);
+    if (o && ok && sqlite3_column_type(st, 20) != SQLITE_NULL) {
+        cJSON *audit = cJSON_AddObjectToObject(o, "audit");
+
+        ok = audit && sql_add_column(audit, "job", st, 20) &&
+             sql_add_column(audit, "stage", st, 21) &&
+             sql_add_column(audit, "reason", st, 22);
+    } else if (o && ok) {
+        ok = cJSON_AddNullToObject(o, "audit") != NULL;
+    }
     if (!o || !ok) {
         rc = nh_errorf(err, NH_ENOMEM, "out of memory");
         goto out;
@@ -823,8 +834,7 @@ create_args(const cJSON *a, struct create_args *c, struct nh_error *err)
     if ((rc = arg_int(a, "seed", 0, 9007199254740992.0, 0, &c->seed, err)) <
             0 ||
         (rc = arg_int(a, "raters", 2, 10, 2, &c->raters, err)) < 0 ||
-        (rc = arg_int(a, "lease_seconds", 10, 86400, 600, &c->lease, err)) <
-            0 ||
+        (rc = arg_int(a, "lease_seconds", 1, 86400, 600, &c->lease, err)) < 0 ||
         (rc = arg_int(a, "size", 1, SAMPLE_MAX_ITEMS, 0, &c->size, err)) < 0 ||
         (rc = arg_num(a, "margin", 0.001, 0.5, 0.05, &c->margin, err)) < 0 ||
         (rc = arg_num(a, "confidence", 0.5, 0.9999, 0.95, &c->confidence,
@@ -851,6 +861,21 @@ create_args(const cJSON *a, struct create_args *c, struct nh_error *err)
     }
     c->labels = labels_arg(a, err);
     return c->labels ? 0 : err->code;
+}
+
+/* Whether doc's "id" (a string, or a number as sample.c writes it) is id. */
+static bool
+doc_id_is(const cJSON *doc, const char *id)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "id");
+    char num[32];
+
+    if (cJSON_IsString(v))
+        return !strcmp(v->valuestring, id);
+    if (!cJSON_IsNumber(v))
+        return false;
+    snprintf(num, sizeof(num), "%.17g", v->valuedouble);
+    return !strcmp(num, id);
 }
 
 /* Find the documents that audit items duplicate: a pass over the job's
@@ -894,8 +919,7 @@ find_duplicates(sqlite3 *db, const char *data_dir, const char *version,
                     continue;
                 if (!doc)
                     doc = cJSON_Parse(line);
-                if (doc &&
-                    !strcmp(arg_str(doc, "id") ? arg_str(doc, "id") : "", id)) {
+                if (doc && doc_id_is(doc, id)) {
                     snprintf(dup_obj[i], OBJSTORE_HASH_LEN + 1, "%s", objs[o]);
                     dup_off[i] = off;
                     dup_len[i] = (uint64_t)len - (line[len - 1] == '\n');
@@ -932,8 +956,12 @@ insert_items(sqlite3 *db, int64_t cid, const struct sample *s,
 
     for (size_t i = 0; rc == 0 && i < s->nitems; i++) {
         const struct sample_item *it = &s->items[i];
-        /* overlap: reproducibly from the key's top bits */
-        bool over = (double)(it->key >> 11) / 9007199254740992.0 < a->overlap;
+        /* overlap: reproducibly from the key, but not from its value:
+         * the sample is the smallest keys, so their top bits are all
+         * near 0; a second hash of the key is uniform again */
+        uint64_t u = nh_hash64_seed(&it->key, sizeof(it->key),
+                                    0x6f7665726c6170ULL); /* "overlap" */
+        bool over = (double)(u >> 11) / 9007199254740992.0 < a->overlap;
 
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
@@ -1279,7 +1307,7 @@ item_json(sqlite3 *db, const char *data_dir, int64_t cid, int64_t seq,
           const char *user, int64_t expires, cJSON **out, struct nh_error *err)
 {
     sqlite3_stmt *st = NULL;
-    cJSON *o = NULL, *doc = NULL;
+    cJSON *o = NULL, *doc = NULL, *dupdoc = NULL;
     char *line = NULL, *dup = NULL;
     int rc;
 
@@ -1327,8 +1355,8 @@ item_json(sqlite3 *db, const char *data_dir, int64_t cid, int64_t seq,
             !sql_add_column(audit, "reason", st, 5) ||
             !sql_add_column(audit, "duplicate_of", st, 6) ||
             !cJSON_AddItemToObject(audit, "duplicate",
-                                   dup && cJSON_Parse(dup)
-                                       ? cJSON_Parse(dup)
+                                   dup && (dupdoc = cJSON_Parse(dup))
+                                       ? dupdoc
                                        : cJSON_CreateNull())) {
             rc = nh_errorf(err, NH_ENOMEM, "out of memory");
             goto out;
@@ -1394,8 +1422,7 @@ lease_next(sqlite3 *db, const struct campaign *c, const char *user,
         "SELECT i.seq FROM review_items i WHERE i.campaign_id = ?1 AND"
         " i.judged < i.need AND NOT EXISTS (SELECT 1 FROM judgments j"
         " WHERE j.campaign_id = ?1 AND j.seq = i.seq AND j.user = ?2 AND"
-        " j.superseded IS NULL) AND NOT EXISTS (SELECT 1 FROM review_leases"
-        " l WHERE l.campaign_id = ?1 AND l.seq = i.seq AND l.user = ?2) AND"
+        " j.superseded IS NULL) AND"
         " i.judged + (SELECT count(*) FROM review_leases l WHERE"
         " l.campaign_id = ?1 AND l.seq = i.seq AND l.expires > ?3) < i.need"
         " ORDER BY i.seq LIMIT 1";
@@ -1818,8 +1845,14 @@ op_review_undo(struct store *s, const struct dbq_job *job,
     int rc;
 
     if ((rc = arg_id(job->args, "campaign", &id, &err)) < 0 ||
-        (rc = campaign_load(db, id, &c, &err)) < 0 ||
-        (rc = sql_exec(db, "BEGIN IMMEDIATE", &err)) < 0)
+        (rc = campaign_load(db, id, &c, &err)) < 0)
+        goto out;
+    if (strcmp(c.state, "open")) {
+        rc = nh_errorf(&err, NH_ECONFLICT, "campaign %lld is closed",
+                       (long long)id);
+        goto out;
+    }
+    if ((rc = sql_exec(db, "BEGIN IMMEDIATE", &err)) < 0)
         goto out;
     began = true;
     if ((rc = sql_prepare(db,

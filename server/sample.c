@@ -208,8 +208,12 @@ scan_object(struct pass *p, const char *dir, const char *object, uint32_t shard,
             if (carry.len) {
                 uint64_t start = base + (uint64_t)(p0 - buf) - carry.len;
 
-                if ((rc = strbuf_add(&carry, p0, (size_t)(nl - p0))) < 0 ||
-                    (rc = take_line(p, shard, start, carry.buf, carry.len,
+                if ((rc = strbuf_add(&carry, p0, (size_t)(nl - p0))) < 0) {
+                    rc = nh_errorf(err, rc, "a line of object '%s' is too long",
+                                   object);
+                    goto out;
+                }
+                if ((rc = take_line(p, shard, start, carry.buf, carry.len,
                                     err)) < 0)
                     goto out;
                 strbuf_reset(&carry);
