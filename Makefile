@@ -46,7 +46,7 @@ DEPS_STAMP = $(B)/.deps-stamp
 
 .SECONDARY:
 .PHONY: all test unit cli demo bench fuzz deps format-check clean
-all: $(B)/nh-clean $(B)/nhd $(B)/nh $(B)/nh-load
+all: $(B)/nh-clean $(B)/nhd $(B)/nh $(B)/nh-load $(B)/nh-review-load
 
 $(DEPS_STAMP): scripts/deps
 	@scripts/deps
@@ -92,6 +92,11 @@ $(1)/tests/test-text: $(1)/obj/tui/text.o
 $(1)/tests/test-keys: $(1)/obj/tui/keys.o $(1)/obj/tui/text.o
 
 $(1)/nh-load: $(1)/obj/bench/nh-load.o $(1)/libnhcommon.a
+	@echo "  LINK    $$@"
+	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(LWS_LIBS) $$(LDLIBS)
+
+$(1)/nh-review-load: $(1)/obj/bench/nh-review-load.o $(1)/obj/tui/client.o \
+                     $(1)/libnhcommon.a
 	@echo "  LINK    $$@"
 	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(LWS_LIBS) $$(LDLIBS)
 
@@ -143,9 +148,10 @@ fuzz: $(B)/fuzz/fuzz-message
 demo: $(B)/nh-clean $(B)/nhd $(B)/nh
 	@NH_BIN=$(abspath $(B)) KEEP=$(KEEP) scripts/demo
 
-bench: $(B)/nh-clean $(B)/nhd $(B)/nh-load
+bench: $(B)/nh-clean $(B)/nhd $(B)/nh-load $(B)/nh-review-load
 	@NH_BIN=$(abspath $(B)) scripts/bench
 	@NH_BIN=$(abspath $(B)) scripts/bench-server
+	@NH_BIN=$(abspath $(B)) scripts/bench-review
 
 format-check:
 	clang-format --dry-run --Werror common/*.[ch] pipeline/*.[ch] \

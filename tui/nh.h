@@ -32,7 +32,7 @@
 #define NH_EXIT_ERROR 1
 #define NH_EXIT_USAGE 2
 
-#define CMD_MAX_OPTS 8
+#define CMD_MAX_OPTS 16
 
 struct cmd_entry;
 
@@ -143,6 +143,13 @@ cmd_fn cmd_job_resume;
 cmd_fn cmd_job_logs;
 cmd_fn cmd_user_add;
 cmd_fn cmd_user_revoke;
+cmd_fn cmd_review_create; /* cmd-review.c: `nh review` and `nh label` */
+cmd_fn cmd_review_ls;
+cmd_fn cmd_review_next;
+cmd_fn cmd_review_submit;
+cmd_fn cmd_review_stats;
+cmd_fn cmd_review_export;
+cmd_fn cmd_review_close;
 
 /* Subscribe to job/ID on c and follow it until a terminal job.state,
  * with a progress bar on stderr (a TTY) or progress lines. *final gets
