@@ -1914,6 +1914,32 @@ out:
     ops_reply(job, res, rc, result, &err);
 }
 
+/* "text": the document's text field (its whole line when it has none),
+ * read from the item's place in the object store. */
+static int
+add_text(sqlite3 *db, const char *data_dir, sqlite3_stmt *st, cJSON *o,
+         struct nh_error *err)
+{
+    char *line = NULL;
+    cJSON *doc;
+    const char *text;
+    int rc;
+
+    (void)db;
+    rc = sample_read_line(data_dir, (const char *)sqlite3_column_text(st, 6),
+                          (uint64_t)sqlite3_column_int64(st, 7),
+                          (uint64_t)sqlite3_column_int64(st, 8), &line, err);
+    if (rc < 0)
+        return rc;
+    doc = cJSON_Parse(line);
+    text = arg_str(doc, "text");
+    if (!cJSON_AddStringToObject(o, "text", text ? text : line))
+        rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+    cJSON_Delete(doc);
+    free(line);
+    return rc;
+}
+
 void
 op_review_items(struct store *s, const struct dbq_job *job,
                 struct dbq_result *res)
@@ -1924,6 +1950,7 @@ op_review_items(struct store *s, const struct dbq_job *job,
     sqlite3_stmt *st = NULL, *js = NULL;
     cJSON *result = NULL, *arr;
     int64_t id, after, limit, next;
+    bool with_text;
     int rc;
 
     if ((rc = arg_id(job->args, "campaign", &id, &err)) < 0 ||
@@ -1938,10 +1965,13 @@ op_review_items(struct store *s, const struct dbq_job *job,
         rc = nh_errorf(&err, NH_ENOMEM, "out of memory");
         goto out;
     }
+    with_text =
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(job->args, "with_text"));
     if ((rc = sql_prepare(db,
                           "SELECT seq, doc_id, stratum, need, removed_by,"
-                          " reason FROM review_items WHERE campaign_id = ?1"
-                          " AND seq > ?2 ORDER BY seq LIMIT ?3",
+                          " reason, object, offset, length FROM review_items"
+                          " WHERE campaign_id = ?1 AND seq > ?2 ORDER BY seq"
+                          " LIMIT ?3",
                           &st, &err)) < 0 ||
         (rc = sql_prepare(db,
                           "SELECT id FROM judgments WHERE campaign_id = ?1"
@@ -1967,6 +1997,8 @@ op_review_items(struct store *s, const struct dbq_job *job,
             rc = nh_errorf(&err, NH_ENOMEM, "out of memory");
             break;
         }
+        if (with_text && (rc = add_text(db, job->data_dir, st, o, &err)) < 0)
+            break;
         sqlite3_reset(js);
         sqlite3_bind_int64(js, 1, id);
         sqlite3_bind_int64(js, 2, next);
