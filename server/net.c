@@ -71,8 +71,7 @@ struct http_session {
 
 struct net {
     struct lws_context *ctx;
-    struct dbq *q;     /* quick ops: auth, lists, small reads */
-    struct dbq *heavy; /* ops that may take seconds (op_desc.heavy) */
+    struct dbq *qs[OPQ_COUNT]; /* DB worker pools by op_desc.queue */
     struct jobs *jobs;
     struct {
         int64_t campaign;
@@ -229,7 +228,7 @@ auth_job(struct store *s, const struct dbq_job *job, struct dbq_result *res)
  * comes back through dbq and the (slot, gen) of c. */
 static void
 queue_job(struct net *n, struct conn *c, uint32_t slot, struct proto_req *req,
-          dbq_fn *fn, bool heavy)
+          dbq_fn *fn, enum op_queue queue)
 {
     struct dbq_job *job = calloc(1, sizeof(*job));
 
@@ -248,7 +247,7 @@ queue_job(struct net *n, struct conn *c, uint32_t slot, struct proto_req *req,
     snprintf(job->user, sizeof(job->user), "%s", c->user.name);
     job->args = cJSON_DetachItemFromObjectCaseSensitive(req->root, "args");
     req->args = NULL;
-    if (dbq_submit(heavy ? n->heavy : n->q, job) < 0) {
+    if (dbq_submit(n->qs[queue], job) < 0) {
         conn_error(c, true, req->id, PROTO_EINTERNAL, "server stopping");
         return;
     }
@@ -266,7 +265,7 @@ op_auth(struct net *n, struct conn *c, uint32_t slot, struct proto_req *req)
                    "'args.token' must be a string");
         return;
     }
-    queue_job(n, c, slot, req, auth_job, false);
+    queue_job(n, c, slot, req, auth_job, OPQ_QUICK);
 }
 
 static void
@@ -296,7 +295,7 @@ op_queue(struct net *n, struct conn *c, uint32_t slot, struct proto_req *req,
         conn_error(c, true, req->id, PROTO_EFORBIDDEN, msg);
         return;
     }
-    queue_job(n, c, slot, req, op->fn, op->heavy);
+    queue_job(n, c, slot, req, op->fn, op->queue);
 }
 
 static int
@@ -369,7 +368,7 @@ op_subscribe(struct net *n, struct conn *c, uint32_t slot,
         reply_topic(c, req, topic);
     else
         queue_job(n, c, slot, req,
-                  review ? op_subscribe_review : op_subscribe_job, false);
+                  review ? op_subscribe_review : op_subscribe_job, OPQ_QUICK);
 }
 
 /* A whole message arrived on c. */
@@ -456,19 +455,16 @@ drain_results(struct net *n)
 {
     struct dbq_result *res, *next;
     struct conn *c;
-    if (!n || !n->q || !n->heavy)
-        return;
-    res = dbq_drain(n->q);
-    if (!res) /* one list: the quick ones, then the heavy ones */
-        res = dbq_drain(n->heavy);
-    else {
-        struct dbq_result *t = res;
+    struct dbq_result *all = NULL, **tail = &all;
 
-        while (t->next)
-            t = t->next;
-        t->next = dbq_drain(n->heavy);
+    if (!n || !n->qs[OPQ_COUNT - 1])
+        return;
+    for (int q = 0; q < OPQ_COUNT; q++) { /* one list, pool after pool */
+        *tail = dbq_drain(n->qs[q]);
+        while (*tail)
+            tail = &(*tail)->next;
     }
-    for (; res; res = next) {
+    for (res = all; res; res = next) {
         next = res->next;
         c = conn_get(n, res->slot, res->gen);
         if (c && c->http) {
@@ -574,13 +570,25 @@ refresh_queue(struct net *n, int64_t campaign)
     job->data_dir = n->data_dir;
     job->jobs = n->jobs;
     job->args = args;
-    dbq_submit(n->q, job);
+    dbq_submit(n->qs[OPQ_QUICK], job);
 }
 
 static void
 refresh_want(struct net *n, int64_t campaign)
 {
+    char topic[JOBS_TOPIC_MAX];
+    uint32_t c;
     size_t i;
+
+    /* nobody watching: nothing to compute (a subscribe sends the
+     * current statistics anyway) */
+    snprintf(topic, sizeof(topic), "review/%lld", (long long)campaign);
+    for (c = 0; c < n->nconns; c++)
+        if (n->conns[c].wsi && n->conns[c].authed &&
+            topic_find(&n->conns[c], topic) >= 0)
+            break;
+    if (c == n->nconns)
+        return;
 
     for (i = 0; i < n->nrefresh; i++)
         if (n->refresh[i].campaign == campaign) {
@@ -814,7 +822,7 @@ http_request(struct net *n, struct lws *wsi, struct http_session *hs,
     job->data_dir = n->data_dir;
     job->jobs = n->jobs;
     job->args = args;
-    if (dbq_submit(n->q, job) < 0)
+    if (dbq_submit(n->qs[OPQ_QUICK], job) < 0)
         http_reply(c, 500,
                    "{\"error\":{\"code\":\"internal\",\"message\":"
                    "\"server stopping\"}}");
@@ -911,7 +919,7 @@ net_create(struct net **out, const struct net_config *cfg, struct nh_error *err)
     struct lws_context_creation_info info;
     struct jobs_config jcfg;
     struct net *n;
-    int rc;
+    int rc = 0;
 
     n = calloc(1, sizeof(*n));
     if (!n)
@@ -944,11 +952,9 @@ net_create(struct net **out, const struct net_config *cfg, struct nh_error *err)
                        cfg->port);
         goto fail;
     }
-    rc = dbq_create(&n->q, cfg->data_dir, cfg->migrations, cfg->db_workers,
-                    wake_cb, n, err);
-    if (rc == 0)
-        rc = dbq_create(&n->heavy, cfg->data_dir, cfg->migrations, 1, wake_cb,
-                        n, err);
+    for (int q = 0; q < OPQ_COUNT && rc == 0; q++)
+        rc = dbq_create(&n->qs[q], cfg->data_dir, cfg->migrations,
+                        q == OPQ_QUICK ? cfg->db_workers : 1, wake_cb, n, err);
     if (rc < 0)
         goto fail;
     jcfg.data_dir = cfg->data_dir;
@@ -989,10 +995,10 @@ net_free(struct net *n)
         return; /* the DB workers first: an op in flight may still call into
                  * jobs; then the supervisor, whose last events need the lws
                  * context */
-    dbq_destroy(n->q);
-    n->q = NULL;
-    dbq_destroy(n->heavy);
-    n->heavy = NULL;
+    for (int q = 0; q < OPQ_COUNT; q++) {
+        dbq_destroy(n->qs[q]);
+        n->qs[q] = NULL;
+    }
     jobs_destroy(n->jobs);
     n->jobs = NULL;
     if (n->ctx)

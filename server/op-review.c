@@ -1419,7 +1419,8 @@ lease_next(sqlite3 *db, const struct campaign *c, const char *user,
         " judgments j WHERE j.campaign_id = ?1 AND j.seq = l.seq AND"
         " j.user = ?2 AND j.superseded IS NULL) ORDER BY l.seq LIMIT 1";
     static const char pick[] =
-        "SELECT i.seq FROM review_items i WHERE i.campaign_id = ?1 AND"
+        "SELECT i.seq FROM review_items i INDEXED BY review_items_open"
+        " WHERE i.campaign_id = ?1 AND"
         " i.judged < i.need AND NOT EXISTS (SELECT 1 FROM judgments j"
         " WHERE j.campaign_id = ?1 AND j.seq = i.seq AND j.user = ?2 AND"
         " j.superseded IS NULL) AND"

@@ -21,12 +21,18 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 
+/* OPQ_QUICK: the pool for quick reads. OPQ_HEAVY: one worker for ops
+ * that may take seconds (whole shards), so they never hold up the quick
+ * ones. OPQ_WRITE: one worker for the frequent small write transactions
+ * of reviewing, so they never wait on each other's SQLite lock (whose
+ * busy handler sleeps). */
+enum op_queue { OPQ_QUICK, OPQ_HEAVY, OPQ_WRITE, OPQ_COUNT };
+
 struct op_desc {
     const char *name;     /* "dataset.import" */
     const char *min_role; /* STORE_ROLE_* */
     dbq_fn *fn;
-    bool heavy; /* may take seconds: runs on the heavy worker, so the
-                   quick ops of everyone else never wait behind it */
+    enum op_queue queue; /* which DB workers run it */
 };
 
 /* The op named name, or NULL. */

@@ -44,6 +44,18 @@ wait_screen() {
 }
 
 # wait_rc: the exit status of nh after it quit
+# wait_gone REGEX [WHAT]: until no line of the screen matches
+wait_gone() {
+    local i
+    for i in $(seq 300); do
+        screen >screen.txt
+        if ! grep -qE -- "$1" screen.txt; then return 0; fi
+        sleep 0.1
+    done
+    cat screen.txt >&2
+    fail "${2:-screen}: a line still matches '$1'"
+}
+
 wait_rc() {
     local i
     for i in $(seq 300); do
