@@ -111,16 +111,18 @@ campaign_release(struct campaign *c)
 }
 
 static int
-campaign_load(sqlite3 *db, int64_t id, struct campaign *c, struct nh_error *err)
+campaign_load(struct store *s, int64_t id, struct campaign *c,
+              struct nh_error *err)
 {
+    sqlite3 *db = store_db(s);
     sqlite3_stmt *st = NULL;
     int rc, src;
 
     memset(c, 0, sizeof(*c));
-    rc = sql_prepare(db,
-                     "SELECT kind, state, design, threshold, lease_seconds,"
-                     " labels, strata FROM campaigns WHERE id = ?1",
-                     &st, err);
+    rc = store_stmt(s,
+                    "SELECT kind, state, design, threshold, lease_seconds,"
+                    " labels, strata FROM campaigns WHERE id = ?1",
+                    &st, err);
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, id);
@@ -143,7 +145,7 @@ campaign_load(sqlite3 *db, int64_t id, struct campaign *c, struct nh_error *err)
     } else {
         rc = sql_fail(db, err, "cannot read campaign");
     }
-    sqlite3_finalize(st);
+    store_stmt_done(st);
     if (rc < 0)
         campaign_release(c);
     return rc;
@@ -1236,7 +1238,7 @@ op_review_get(struct store *s, const struct dbq_job *job,
     int rc;
 
     if ((rc = arg_id(job->args, "campaign", &id, &err)) == 0 &&
-        (rc = campaign_load(db, id, &c, &err)) == 0 &&
+        (rc = campaign_load(s, id, &c, &err)) == 0 &&
         (rc = campaign_summary(db, id, &result, &err)) == 0 &&
         (rc = stats_compute(db, &c, &stats, &err)) == 0 &&
         !cJSON_AddItemToObject(result, "stats", stats)) {
@@ -1263,7 +1265,7 @@ op_review_stats(struct store *s, const struct dbq_job *job,
     int rc;
 
     if ((rc = arg_id(job->args, "campaign", &id, &err)) == 0 &&
-        (rc = campaign_load(db, id, &c, &err)) == 0)
+        (rc = campaign_load(s, id, &c, &err)) == 0)
         rc = stats_compute(db, &c, &stats, &err);
     campaign_release(&c);
     ops_reply(job, res, rc, stats, &err);
@@ -1303,7 +1305,7 @@ out:
 /* The item JSON for a reviewer: the document, stratum, lease, audit
  * details and the reviewer's own current judgment (never others'). */
 static int
-item_json(sqlite3 *db, const char *data_dir, int64_t cid, int64_t seq,
+item_json(struct store *s, const char *data_dir, int64_t cid, int64_t seq,
           const char *user, int64_t expires, cJSON **out, struct nh_error *err)
 {
     sqlite3_stmt *st = NULL;
@@ -1311,12 +1313,12 @@ item_json(sqlite3 *db, const char *data_dir, int64_t cid, int64_t seq,
     char *line = NULL, *dup = NULL;
     int rc;
 
-    rc = sql_prepare(db,
-                     "SELECT object, offset, length, stratum, removed_by,"
-                     " reason, duplicate_of, dup_object, dup_offset,"
-                     " dup_length, doc_id FROM review_items WHERE"
-                     " campaign_id = ?1 AND seq = ?2",
-                     &st, err);
+    rc = store_stmt(s,
+                    "SELECT object, offset, length, stratum, removed_by,"
+                    " reason, duplicate_of, dup_object, dup_offset,"
+                    " dup_length, doc_id FROM review_items WHERE"
+                    " campaign_id = ?1 AND seq = ?2",
+                    &st, err);
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, cid);
@@ -1365,13 +1367,13 @@ item_json(sqlite3 *db, const char *data_dir, int64_t cid, int64_t seq,
         rc = nh_errorf(err, NH_ENOMEM, "out of memory");
         goto out;
     }
-    sqlite3_finalize(st);
+    store_stmt_done(st);
     st = NULL;
-    rc = sql_prepare(db,
-                     "SELECT request_id, verdict, labels, score, note FROM"
-                     " judgments WHERE campaign_id = ?1 AND seq = ?2 AND"
-                     " user = ?3 AND superseded IS NULL",
-                     &st, err);
+    rc = store_stmt(s,
+                    "SELECT request_id, verdict, labels, score, note FROM"
+                    " judgments WHERE campaign_id = ?1 AND seq = ?2 AND"
+                    " user = ?3 AND superseded IS NULL",
+                    &st, err);
     if (rc < 0)
         goto out;
     sqlite3_bind_int64(st, 1, cid);
@@ -1394,7 +1396,7 @@ item_json(sqlite3 *db, const char *data_dir, int64_t cid, int64_t seq,
         o = NULL;
     }
 out:
-    sqlite3_finalize(st);
+    store_stmt_done(st);
     cJSON_Delete(o);
     free(line);
     free(dup);
@@ -1410,9 +1412,10 @@ now_s(void)
 /* In a transaction: the item user should judge next (resume first), or
  * -1 when none is left for them; leases it. */
 static int
-lease_next(sqlite3 *db, const struct campaign *c, const char *user,
+lease_next(struct store *s, const struct campaign *c, const char *user,
            int64_t *seq_out, int64_t *expires, struct nh_error *err)
 {
+    sqlite3 *db = store_db(s);
     static const char resume[] =
         "SELECT l.seq FROM review_leases l WHERE l.campaign_id = ?1 AND"
         " l.user = ?2 AND l.expires > ?3 AND NOT EXISTS (SELECT 1 FROM"
@@ -1434,14 +1437,14 @@ lease_next(sqlite3 *db, const struct campaign *c, const char *user,
     for (int q = 0; q < 2 && seq < 0; q++) {
         sqlite3_stmt *st = NULL;
 
-        if ((rc = sql_prepare(db, sqls[q], &st, err)) < 0)
+        if ((rc = store_stmt(s, sqls[q], &st, err)) < 0)
             return rc;
         sqlite3_bind_int64(st, 1, c->id);
         sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, now_s());
         if (sqlite3_step(st) == SQLITE_ROW)
             seq = sqlite3_column_int64(st, 0);
-        sqlite3_finalize(st);
+        store_stmt_done(st);
     }
     *seq_out = seq;
     if (seq < 0)
@@ -1450,11 +1453,11 @@ lease_next(sqlite3 *db, const struct campaign *c, const char *user,
     {
         sqlite3_stmt *st = NULL;
 
-        if ((rc = sql_prepare(db,
-                              "INSERT OR REPLACE INTO review_leases"
-                              " (campaign_id, seq, user, expires) VALUES"
-                              " (?1, ?2, ?3, ?4)",
-                              &st, err)) < 0)
+        if ((rc = store_stmt(s,
+                             "INSERT OR REPLACE INTO review_leases"
+                             " (campaign_id, seq, user, expires) VALUES"
+                             " (?1, ?2, ?3, ?4)",
+                             &st, err)) < 0)
             return rc;
         sqlite3_bind_int64(st, 1, c->id);
         sqlite3_bind_int64(st, 2, seq);
@@ -1462,43 +1465,43 @@ lease_next(sqlite3 *db, const struct campaign *c, const char *user,
         sqlite3_bind_int64(st, 4, *expires);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = sql_fail(db, err, "cannot lease the item");
-        sqlite3_finalize(st);
+        store_stmt_done(st);
     }
     return rc;
 }
 
 static int64_t
-remaining(sqlite3 *db, int64_t cid)
+remaining(struct store *s, int64_t cid)
 {
     sqlite3_stmt *st = NULL;
     int64_t n = 0;
 
-    if (sqlite3_prepare_v2(db,
-                           "SELECT count(*) FROM review_items WHERE"
-                           " campaign_id = ?1 AND judged < need",
-                           -1, &st, NULL) == SQLITE_OK) {
+    if (store_stmt(s,
+                   "SELECT count(*) FROM review_items WHERE"
+                   " campaign_id = ?1 AND judged < need",
+                   &st, NULL) == 0) {
         sqlite3_bind_int64(st, 1, cid);
         if (sqlite3_step(st) == SQLITE_ROW)
             n = sqlite3_column_int64(st, 0);
     }
-    sqlite3_finalize(st);
+    store_stmt_done(st);
     return n;
 }
 
 /* result {"item": ..., "remaining"} for (cid, seq) or a null item. */
 static int
-next_result(sqlite3 *db, const struct dbq_job *job, int64_t cid, int64_t seq,
-            int64_t expires, cJSON **out, struct nh_error *err)
+next_result(struct store *s, const struct dbq_job *job, int64_t cid,
+            int64_t seq, int64_t expires, cJSON **out, struct nh_error *err)
 {
     cJSON *o = cJSON_CreateObject(), *item = NULL;
     int rc = o ? 0 : nh_errorf(err, NH_ENOMEM, "out of memory");
 
     if (rc == 0 && seq >= 0)
-        rc = item_json(db, job->data_dir, cid, seq, job->user, expires, &item,
+        rc = item_json(s, job->data_dir, cid, seq, job->user, expires, &item,
                        err);
     if (rc == 0 &&
         (!cJSON_AddItemToObject(o, "item", item ? item : cJSON_CreateNull()) ||
-         !cJSON_AddNumberToObject(o, "remaining", (double)remaining(db, cid))))
+         !cJSON_AddNumberToObject(o, "remaining", (double)remaining(s, cid))))
         rc = nh_errorf(err, NH_ENOMEM, "out of memory");
     if (rc < 0) {
         cJSON_Delete(o);
@@ -1520,7 +1523,7 @@ op_review_next(struct store *s, const struct dbq_job *job,
     int rc;
 
     if ((rc = arg_id(job->args, "campaign", &id, &err)) < 0 ||
-        (rc = campaign_load(db, id, &c, &err)) < 0)
+        (rc = campaign_load(s, id, &c, &err)) < 0)
         goto out;
     if (strcmp(c.state, "open")) {
         rc = nh_errorf(&err, NH_ECONFLICT, "campaign %lld is closed",
@@ -1529,13 +1532,13 @@ op_review_next(struct store *s, const struct dbq_job *job,
     }
     if ((rc = sql_exec(db, "BEGIN IMMEDIATE", &err)) < 0)
         goto out;
-    rc = lease_next(db, &c, job->user, &seq, &expires, &err);
+    rc = lease_next(s, &c, job->user, &seq, &expires, &err);
     if (rc == 0)
         rc = sql_exec(db, "COMMIT", &err);
     else
         sql_rollback(db);
     if (rc == 0)
-        rc = next_result(db, job, id, seq, expires, &result, &err);
+        rc = next_result(s, job, id, seq, expires, &result, &err);
 out:
     campaign_release(&c);
     ops_reply(job, res, rc, result, &err);
@@ -1555,11 +1558,11 @@ op_review_renew(struct store *s, const struct dbq_job *job,
 
     if ((rc = arg_id(job->args, "campaign", &id, &err)) < 0 ||
         (rc = arg_int(job->args, "item", 0, 1e15, -1, &seq, &err)) < 0 ||
-        (rc = campaign_load(db, id, &c, &err)) < 0 ||
-        (rc = sql_prepare(db,
-                          "UPDATE review_leases SET expires = ?4 WHERE"
-                          " campaign_id = ?1 AND seq = ?2 AND user = ?3",
-                          &st, &err)) < 0)
+        (rc = campaign_load(s, id, &c, &err)) < 0 ||
+        (rc = store_stmt(s,
+                         "UPDATE review_leases SET expires = ?4 WHERE"
+                         " campaign_id = ?1 AND seq = ?2 AND user = ?3",
+                         &st, &err)) < 0)
         goto out;
     expires = now_s() + c.lease_seconds;
     sqlite3_bind_int64(st, 1, id);
@@ -1576,7 +1579,7 @@ op_review_renew(struct store *s, const struct dbq_job *job,
         !cJSON_AddNumberToObject(result, "lease_expires", (double)expires))
         rc = nh_errorf(&err, NH_ENOMEM, "out of memory");
 out:
-    sqlite3_finalize(st);
+    store_stmt_done(st);
     campaign_release(&c);
     ops_reply(job, res, rc, result, &err);
 }
@@ -1584,7 +1587,7 @@ out:
 /* ---- judgments -------------------------------------------------------- */
 
 static int
-judgment_json(sqlite3 *db, int64_t jid, cJSON **out, struct nh_error *err)
+judgment_json(struct store *s, int64_t jid, cJSON **out, struct nh_error *err)
 {
     static const char *const keys[] = {
         "judgment", "item",  "user", "request_id", "verdict",
@@ -1592,11 +1595,11 @@ judgment_json(sqlite3 *db, int64_t jid, cJSON **out, struct nh_error *err)
     sqlite3_stmt *st = NULL;
     cJSON *o = NULL;
     bool ok = true;
-    int rc = sql_prepare(db,
-                         "SELECT id, seq, user, request_id, verdict, labels,"
-                         " score, note, created, superseded FROM judgments"
-                         " WHERE id = ?1",
-                         &st, err);
+    int rc = store_stmt(s,
+                        "SELECT id, seq, user, request_id, verdict, labels,"
+                        " score, note, created, superseded FROM judgments"
+                        " WHERE id = ?1",
+                        &st, err);
 
     if (rc < 0)
         return rc;
@@ -1617,17 +1620,18 @@ judgment_json(sqlite3 *db, int64_t jid, cJSON **out, struct nh_error *err)
     o = NULL;
 out:
     cJSON_Delete(o);
-    sqlite3_finalize(st);
+    store_stmt_done(st);
     return rc;
 }
 
 /* review_items.judged of (cid, seq) from its current judgments. */
 static int
-recount(sqlite3 *db, int64_t cid, int64_t seq, struct nh_error *err)
+recount(struct store *s, int64_t cid, int64_t seq, struct nh_error *err)
 {
+    sqlite3 *db = store_db(s);
     sqlite3_stmt *st = NULL;
-    int rc = sql_prepare(
-        db,
+    int rc = store_stmt(
+        s,
         "UPDATE review_items SET judged = (SELECT count(*) FROM judgments j"
         " WHERE j.campaign_id = ?1 AND j.seq = ?2 AND j.superseded IS NULL"
         " AND (j.verdict IS NULL OR j.verdict <> 'skip')) WHERE"
@@ -1640,7 +1644,7 @@ recount(sqlite3 *db, int64_t cid, int64_t seq, struct nh_error *err)
     sqlite3_bind_int64(st, 2, seq);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = sql_fail(db, err, "cannot count judgments");
-    sqlite3_finalize(st);
+    store_stmt_done(st);
     return rc;
 }
 
@@ -1713,17 +1717,17 @@ op_review_submit(struct store *s, const struct dbq_job *job,
     int rc;
 
     if ((rc = arg_id(job->args, "campaign", &id, &err)) < 0 ||
-        (rc = campaign_load(db, id, &c, &err)) < 0 ||
+        (rc = campaign_load(s, id, &c, &err)) < 0 ||
         (rc = judgment_args(job->args, &c, &ja, &err)) < 0)
         goto out;
     if ((rc = sql_exec(db, "BEGIN IMMEDIATE", &err)) < 0)
         goto out;
     began = true;
     /* the same request again: the judgment it made */
-    if ((rc = sql_prepare(db,
-                          "SELECT id FROM judgments WHERE campaign_id = ?1"
-                          " AND user = ?2 AND request_id = ?3",
-                          &st, &err)) < 0)
+    if ((rc = store_stmt(s,
+                         "SELECT id FROM judgments WHERE campaign_id = ?1"
+                         " AND user = ?2 AND request_id = ?3",
+                         &st, &err)) < 0)
         goto out;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_text(st, 2, job->user, -1, SQLITE_STATIC);
@@ -1732,7 +1736,7 @@ op_review_submit(struct store *s, const struct dbq_job *job,
         jid = sqlite3_column_int64(st, 0);
         duplicate = true;
     }
-    sqlite3_finalize(st);
+    store_stmt_done(st);
     st = NULL;
     if (!duplicate) {
         if (strcmp(c.state, "open")) {
@@ -1740,40 +1744,40 @@ op_review_submit(struct store *s, const struct dbq_job *job,
                            (long long)id);
             goto out;
         }
-        if ((rc = sql_prepare(db,
-                              "SELECT 1 FROM review_items WHERE campaign_id"
-                              " = ?1 AND seq = ?2",
-                              &st, &err)) < 0)
+        if ((rc = store_stmt(s,
+                             "SELECT 1 FROM review_items WHERE campaign_id"
+                             " = ?1 AND seq = ?2",
+                             &st, &err)) < 0)
             goto out;
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int64(st, 2, ja.item);
         if (sqlite3_step(st) != SQLITE_ROW)
             rc = nh_errorf(&err, NH_ENOENT, "no item %lld in campaign %lld",
                            (long long)ja.item, (long long)id);
-        sqlite3_finalize(st);
+        store_stmt_done(st);
         st = NULL;
         if (rc < 0)
             goto out;
-        if ((rc = sql_prepare(db,
-                              "UPDATE judgments SET superseded ="
-                              " (julianday('now') - 2440587.5) * 86400.0 WHERE"
-                              " campaign_id = ?1 AND seq = ?2 AND user = ?3 AND"
-                              " superseded IS NULL",
-                              &st, &err)) < 0)
+        if ((rc = store_stmt(s,
+                             "UPDATE judgments SET superseded ="
+                             " (julianday('now') - 2440587.5) * 86400.0 WHERE"
+                             " campaign_id = ?1 AND seq = ?2 AND user = ?3 AND"
+                             " superseded IS NULL",
+                             &st, &err)) < 0)
             goto out;
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int64(st, 2, ja.item);
         sqlite3_bind_text(st, 3, job->user, -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = sql_fail(db, &err, "cannot store the judgment");
-        sqlite3_finalize(st);
+        store_stmt_done(st);
         st = NULL;
         if (rc < 0 ||
-            (rc = sql_prepare(db,
-                              "INSERT INTO judgments (campaign_id, seq, user,"
-                              " request_id, verdict, labels, score, note)"
-                              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                              &st, &err)) < 0)
+            (rc = store_stmt(s,
+                             "INSERT INTO judgments (campaign_id, seq, user,"
+                             " request_id, verdict, labels, score, note)"
+                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                             &st, &err)) < 0)
             goto out;
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int64(st, 2, ja.item);
@@ -1787,20 +1791,20 @@ op_review_submit(struct store *s, const struct dbq_job *job,
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = sql_fail(db, &err, "cannot store the judgment");
         jid = sqlite3_last_insert_rowid(db);
-        sqlite3_finalize(st);
+        store_stmt_done(st);
         st = NULL;
-        if (rc < 0 || (rc = recount(db, id, ja.item, &err)) < 0 ||
-            (rc = sql_prepare(db,
-                              "DELETE FROM review_leases WHERE campaign_id ="
-                              " ?1 AND seq = ?2 AND user = ?3",
-                              &st, &err)) < 0)
+        if (rc < 0 || (rc = recount(s, id, ja.item, &err)) < 0 ||
+            (rc = store_stmt(s,
+                             "DELETE FROM review_leases WHERE campaign_id ="
+                             " ?1 AND seq = ?2 AND user = ?3",
+                             &st, &err)) < 0)
             goto out;
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int64(st, 2, ja.item);
         sqlite3_bind_text(st, 3, job->user, -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = sql_fail(db, &err, "cannot release the lease");
-        sqlite3_finalize(st);
+        store_stmt_done(st);
         st = NULL;
         if (rc < 0)
             goto out;
@@ -1810,7 +1814,7 @@ op_review_submit(struct store *s, const struct dbq_job *job,
     began = false;
     if (!duplicate)
         res->refresh = id;
-    if ((rc = judgment_json(db, jid, &j, &err)) < 0)
+    if ((rc = judgment_json(s, jid, &j, &err)) < 0)
         goto out;
     result = cJSON_CreateObject();
     if (!result || !cJSON_AddItemToObject(result, "judgment", j) ||
@@ -1820,7 +1824,7 @@ op_review_submit(struct store *s, const struct dbq_job *job,
         rc = nh_errorf(&err, NH_ENOMEM, "out of memory");
     }
 out:
-    sqlite3_finalize(st);
+    store_stmt_done(st);
     if (began)
         sql_rollback(db);
     campaign_release(&c);
@@ -1846,7 +1850,7 @@ op_review_undo(struct store *s, const struct dbq_job *job,
     int rc;
 
     if ((rc = arg_id(job->args, "campaign", &id, &err)) < 0 ||
-        (rc = campaign_load(db, id, &c, &err)) < 0)
+        (rc = campaign_load(s, id, &c, &err)) < 0)
         goto out;
     if (strcmp(c.state, "open")) {
         rc = nh_errorf(&err, NH_ECONFLICT, "campaign %lld is closed",
@@ -1856,11 +1860,11 @@ op_review_undo(struct store *s, const struct dbq_job *job,
     if ((rc = sql_exec(db, "BEGIN IMMEDIATE", &err)) < 0)
         goto out;
     began = true;
-    if ((rc = sql_prepare(db,
-                          "SELECT id, seq FROM judgments WHERE campaign_id ="
-                          " ?1 AND user = ?2 AND superseded IS NULL ORDER BY"
-                          " id DESC LIMIT 1",
-                          &st, &err)) < 0)
+    if ((rc = store_stmt(s,
+                         "SELECT id, seq FROM judgments WHERE campaign_id ="
+                         " ?1 AND user = ?2 AND superseded IS NULL ORDER BY"
+                         " id DESC LIMIT 1",
+                         &st, &err)) < 0)
         goto out;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_text(st, 2, job->user, -1, SQLITE_STATIC);
@@ -1868,12 +1872,12 @@ op_review_undo(struct store *s, const struct dbq_job *job,
         jid = sqlite3_column_int64(st, 0);
         seq = sqlite3_column_int64(st, 1);
     }
-    sqlite3_finalize(st);
+    store_stmt_done(st);
     st = NULL;
     if (jid >= 0) {
         expires = now_s() + c.lease_seconds;
-        if ((rc = sql_prepare(
-                 db,
+        if ((rc = store_stmt(
+                 s,
                  "UPDATE judgments SET superseded ="
                  " (julianday('now') - 2440587.5) * 86400.0 WHERE id = ?1",
                  &st, &err)) < 0)
@@ -1881,14 +1885,14 @@ op_review_undo(struct store *s, const struct dbq_job *job,
         sqlite3_bind_int64(st, 1, jid);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = sql_fail(db, &err, "cannot undo");
-        sqlite3_finalize(st);
+        store_stmt_done(st);
         st = NULL;
-        if (rc < 0 || (rc = recount(db, id, seq, &err)) < 0 ||
-            (rc = sql_prepare(db,
-                              "INSERT OR REPLACE INTO review_leases"
-                              " (campaign_id, seq, user, expires) VALUES"
-                              " (?1, ?2, ?3, ?4)",
-                              &st, &err)) < 0)
+        if (rc < 0 || (rc = recount(s, id, seq, &err)) < 0 ||
+            (rc = store_stmt(s,
+                             "INSERT OR REPLACE INTO review_leases"
+                             " (campaign_id, seq, user, expires) VALUES"
+                             " (?1, ?2, ?3, ?4)",
+                             &st, &err)) < 0)
             goto out;
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int64(st, 2, seq);
@@ -1896,7 +1900,7 @@ op_review_undo(struct store *s, const struct dbq_job *job,
         sqlite3_bind_int64(st, 4, expires);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = sql_fail(db, &err, "cannot lease the item");
-        sqlite3_finalize(st);
+        store_stmt_done(st);
         st = NULL;
         if (rc < 0)
             goto out;
@@ -1906,9 +1910,9 @@ op_review_undo(struct store *s, const struct dbq_job *job,
     began = false;
     if (jid >= 0)
         res->refresh = id;
-    rc = next_result(db, job, id, seq, expires, &result, &err);
+    rc = next_result(s, job, id, seq, expires, &result, &err);
 out:
-    sqlite3_finalize(st);
+    store_stmt_done(st);
     if (began)
         sql_rollback(db);
     campaign_release(&c);
@@ -1958,7 +1962,7 @@ op_review_items(struct store *s, const struct dbq_job *job,
         (rc = arg_int(job->args, "after", -1, 1e15, -1, &after, &err)) < 0 ||
         (rc = arg_int(job->args, "limit", 1, ITEMS_PAGE_MAX, ITEMS_PAGE_MAX,
                       &limit, &err)) < 0 ||
-        (rc = campaign_load(db, id, &c, &err)) < 0)
+        (rc = campaign_load(s, id, &c, &err)) < 0)
         goto out;
     result = cJSON_CreateObject();
     arr = cJSON_AddArrayToObject(result, "items");
@@ -2006,7 +2010,7 @@ op_review_items(struct store *s, const struct dbq_job *job,
         while (rc == 0 && sqlite3_step(js) == SQLITE_ROW) {
             cJSON *jo = NULL;
 
-            rc = judgment_json(db, sqlite3_column_int64(js, 0), &jo, &err);
+            rc = judgment_json(s, sqlite3_column_int64(js, 0), &jo, &err);
             if (rc == 0)
                 cJSON_AddItemToArray(ja, jo);
         }
@@ -2042,7 +2046,7 @@ op_review_refresh(struct store *s, const struct dbq_job *job,
         return;
     res->refreshed = id;
     snprintf(res->topic, sizeof(res->topic), "review/%lld", (long long)id);
-    if (campaign_load(db, id, &c, &err) == 0 &&
+    if (campaign_load(s, id, &c, &err) == 0 &&
         stats_compute(db, &c, &stats, &err) == 0 &&
         (data = cJSON_CreateObject()) &&
         cJSON_AddNumberToObject(data, "campaign", (double)id) &&
@@ -2077,7 +2081,7 @@ op_subscribe_review(struct store *s, const struct dbq_job *job,
         rc = nh_errorf(&err, NH_EINVAL, "'args.topic' must be 'review/ID'");
         goto out;
     }
-    if ((rc = campaign_load(store_db(s), id, &c, &err)) < 0 ||
+    if ((rc = campaign_load(s, id, &c, &err)) < 0 ||
         (rc = stats_compute(store_db(s), &c, &stats, &err)) < 0)
         goto out;
     data = cJSON_CreateObject();

@@ -58,7 +58,7 @@ void store_close(struct store *s);
 struct sqlite3 *store_db(struct store *s);
 
 /* Statements each store keeps prepared (store_stmt); more is a bug. */
-#define STORE_STMT_MAX 32
+#define STORE_STMT_MAX 64
 
 /* A prepared statement for sql, kept by s for reuse: the first call
  * prepares it (SQLITE_PREPARE_PERSISTENT), later calls with the same
