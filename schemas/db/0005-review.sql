@@ -27,6 +27,7 @@ CREATE TABLE campaigns (
     threshold     REAL    NOT NULL DEFAULT 0.9
                           CHECK (threshold BETWEEN 0 AND 1),
     lease_seconds INTEGER NOT NULL DEFAULT 600 CHECK (lease_seconds > 0),
+    open_items    INTEGER NOT NULL DEFAULT 0, -- items with judged < need
     strata        TEXT    NOT NULL DEFAULT '[]', -- [{"stratum","N","n"}]
     state         TEXT    NOT NULL DEFAULT 'open'
                           CHECK (state IN ('open', 'closed')),
@@ -57,6 +58,22 @@ CREATE TABLE review_items (
 ) WITHOUT ROWID;
 CREATE INDEX review_items_open ON review_items (campaign_id, seq)
     WHERE judged < need;
+
+-- campaigns.open_items follows the items, so "remaining" is one read
+CREATE TRIGGER review_items_added AFTER INSERT ON review_items
+WHEN NEW.judged < NEW.need
+BEGIN
+    UPDATE campaigns SET open_items = open_items + 1
+        WHERE id = NEW.campaign_id;
+END;
+CREATE TRIGGER review_items_judged AFTER UPDATE OF judged ON review_items
+WHEN (OLD.judged < OLD.need) <> (NEW.judged < NEW.need)
+BEGIN
+    UPDATE campaigns
+        SET open_items = open_items + (CASE WHEN NEW.judged < NEW.need
+                                            THEN 1 ELSE -1 END)
+        WHERE id = NEW.campaign_id;
+END;
 
 CREATE TABLE review_leases (
     campaign_id INTEGER NOT NULL,
