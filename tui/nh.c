@@ -195,13 +195,13 @@ static const struct cmd_entry cmd_table[] = {
      1,
      cmd_review_next},
     {"review submit",
-     "ID ITEM --verdict accept|reject|skip [--label L,...] [--score N] [--note "
+     "ID ITEM --verdict accept|reject|skip [--label L]... [--score N] [--note "
      "TEXT] [--request-id R]",
      "record your judgment of an item",
-     "--label takes one label or a comma-separated list. The request id\n"
+     "--label may be repeated, or take a comma-separated list. The request id\n"
      "(random unless given) makes a re-sent submit count once: the server\n"
      "answers the judgment it stored, marked duplicate.",
-     {"verdict=", "label=", "score=", "note=", "request-id=", NULL},
+     {"verdict=", "label=...", "score=", "note=", "request-id=", NULL},
      2,
      2,
      cmd_review_submit},
@@ -254,12 +254,12 @@ static const struct cmd_entry cmd_table[] = {
      1,
      cmd_review_next},
     {"label submit",
-     "ID ITEM [--label L,...] [--score N] [--note TEXT] [--request-id R]",
+     "ID ITEM [--label L]... [--score N] [--note TEXT] [--request-id R]",
      "record your judgment of an item",
-     "--label takes one label or a comma-separated list. The request id\n"
+     "--label may be repeated, or take a comma-separated list. The request id\n"
      "(random unless given) makes a re-sent submit count once: the server\n"
      "answers the judgment it stored, marked duplicate.",
-     {"label=", "score=", "note=", "request-id=", NULL},
+     {"label=...", "score=", "note=", "request-id=", NULL},
      2,
      2,
      cmd_review_submit},
@@ -502,7 +502,7 @@ main(int argc, char **argv)
     ctx.argv = pos;
     for (i = nw; i < argc; i++) {
         const char *a = argv[i];
-        const char *eq;
+        const char *eq, *val;
         bool takes;
         int oi;
 
@@ -541,8 +541,23 @@ main(int argc, char **argv)
             rc = cmd_usage(&ctx, NULL);
             goto out;
         }
+        val = takes ? (eq ? eq + 1 : argv[++i]) : NULL;
+        if (ctx.opt_set[oi] && val && strstr(e->opts[oi], "=...")) {
+            /* a repeatable option: the values joined with commas */
+            size_t n = strlen(ctx.opt_val[oi]) + strlen(val) + 2;
+            char *j = malloc(n);
+
+            if (!j) {
+                rc = nh_failf("out of memory");
+                goto out;
+            }
+            snprintf(j, n, "%s,%s", ctx.opt_val[oi], val);
+            free(ctx.joined[oi]);
+            ctx.joined[oi] = j;
+            val = j;
+        }
         ctx.opt_set[oi] = true;
-        ctx.opt_val[oi] = takes ? (eq ? eq + 1 : argv[++i]) : NULL;
+        ctx.opt_val[oi] = val;
     }
     if (help) {
         print_help(e, stdout);
@@ -559,6 +574,8 @@ main(int argc, char **argv)
     if (fflush(stdout) != 0 && rc == NH_EXIT_OK)
         rc = nh_failf("cannot write to stdout");
 out:
+    for (int k = 0; k < CMD_MAX_OPTS; k++)
+        free(ctx.joined[k]);
     free(pos);
     return rc;
 }

@@ -43,6 +43,7 @@ struct cmd_ctx {
     bool json;   /* --json: one JSON document on stdout */
     const char *opt_val[CMD_MAX_OPTS]; /* by index in entry->opts */
     bool opt_set[CMD_MAX_OPTS];
+    char *joined[CMD_MAX_OPTS]; /* values of a repeated "name=..." option */
 };
 
 /* Runs a command; returns its exit status. */
@@ -53,7 +54,9 @@ struct cmd_entry {
     const char *usage;   /* "NAME PATH... [--server-paths]" */
     const char *summary; /* one line for `nh --help` */
     const char *help;    /* more lines for `nh help CMD`, or NULL */
-    /* options without the dashes; "name=" takes a value: NULL-ended */
+    /* options without the dashes; "name=" takes a value, "name=..."
+     * takes one and may be repeated (the values joined with commas):
+     * NULL-ended */
     const char *opts[CMD_MAX_OPTS + 1];
     int min_args, max_args; /* max_args < 0: no limit */
     cmd_fn *fn;

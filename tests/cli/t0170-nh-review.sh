@@ -144,7 +144,7 @@ while :; do
     [ "$(json ln.json 'j["item"] is None')" = True ] && break
     it=$(json ln.json 'j["item"]["item"]')
     case $k in
-    0) NH_TOKEN=$RV1 "$NH" label submit "$L" "$it" --label spam,ad --json >ls1.json ;;
+    0) NH_TOKEN=$RV1 "$NH" label submit "$L" "$it" --label spam --label ad --json >ls1.json ;;
     1) NH_TOKEN=$RV1 "$NH" label submit "$L" "$it" --label ad --json >ls1.json ;;
     *) NH_TOKEN=$RV1 "$NH" label submit "$L" "$it" --json >ls1.json ;;
     esac
