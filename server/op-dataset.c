@@ -403,9 +403,5 @@ op_dataset_versions(struct store *s, const struct dbq_job *job,
         rc = nh_errorf(&err, NH_ENOMEM, "out of memory");
     else
         rc = versions_fill(s, name->valuestring, arr, &err);
-    if (rc < 0) {
-        cJSON_Delete(result);
-        result = NULL;
-    }
     ops_reply(job, res, rc, result, &err);
 }

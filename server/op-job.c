@@ -224,10 +224,6 @@ op_job_list(struct store *s, const struct dbq_job *job, struct dbq_result *res)
         rc = nh_errorf(&err, NH_ENOMEM, "out of memory");
 out:
     sqlite3_finalize(st);
-    if (rc < 0) {
-        cJSON_Delete(result);
-        result = NULL;
-    }
     ops_reply(job, res, rc, result, &err);
 }
 
@@ -390,10 +386,6 @@ op_job_logs(struct store *s, const struct dbq_job *job, struct dbq_result *res)
         rc = nh_errorf(&err, NH_ENOMEM, "out of memory");
 out:
     sqlite3_finalize(st);
-    if (rc < 0) {
-        cJSON_Delete(result);
-        result = NULL;
-    }
     ops_reply(job, res, rc, result, &err);
 }
 

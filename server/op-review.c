@@ -40,19 +40,6 @@ static const char *const default_labels[] = {
 /* ---- arguments -------------------------------------------------------- */
 
 static int
-arg_id(const cJSON *args, const char *key, int64_t *out, struct nh_error *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, key);
-
-    if (!cJSON_IsNumber(v) || v->valuedouble < 1 ||
-        v->valuedouble > 9007199254740992.0 ||
-        v->valuedouble != floor(v->valuedouble))
-        return nh_errorf(err, NH_EINVAL, "'args.%s' must be an id", key);
-    *out = (int64_t)v->valuedouble;
-    return 0;
-}
-
-static int
 arg_num(const cJSON *args, const char *key, double lo, double hi, double def,
         double *out, struct nh_error *err)
 {
@@ -69,20 +56,6 @@ arg_num(const cJSON *args, const char *key, double lo, double hi, double def,
                          key, lo, hi);
     *out = v->valuedouble;
     return 0;
-}
-
-static int
-arg_int(const cJSON *args, const char *key, double lo, double hi, double def,
-        int64_t *out, struct nh_error *err)
-{
-    double d;
-    int rc = arg_num(args, key, lo, hi, def, &d, err);
-
-    if (rc == 0 && d != floor(d))
-        rc = nh_errorf(err, NH_EINVAL, "'args.%s' must be an integer", key);
-    if (rc == 0)
-        *out = (int64_t)d;
-    return rc;
 }
 
 static const char *
@@ -833,11 +806,13 @@ create_args(const cJSON *a, struct create_args *c, struct nh_error *err)
                          "'args.allocation' must be "
                          "'proportional' or 'neyman'");
     c->neyman = alloc && !strcmp(alloc, "neyman");
-    if ((rc = arg_int(a, "seed", 0, 9007199254740992.0, 0, &c->seed, err)) <
+    if ((rc = ops_arg_int(a, "seed", 0, 9007199254740992.0, 0, &c->seed, err)) <
             0 ||
-        (rc = arg_int(a, "raters", 2, 10, 2, &c->raters, err)) < 0 ||
-        (rc = arg_int(a, "lease_seconds", 1, 86400, 600, &c->lease, err)) < 0 ||
-        (rc = arg_int(a, "size", 1, SAMPLE_MAX_ITEMS, 0, &c->size, err)) < 0 ||
+        (rc = ops_arg_int(a, "raters", 2, 10, 2, &c->raters, err)) < 0 ||
+        (rc = ops_arg_int(a, "lease_seconds", 1, 86400, 600, &c->lease, err)) <
+            0 ||
+        (rc = ops_arg_int(a, "size", 1, SAMPLE_MAX_ITEMS, 0, &c->size, err)) <
+            0 ||
         (rc = arg_num(a, "margin", 0.001, 0.5, 0.05, &c->margin, err)) < 0 ||
         (rc = arg_num(a, "confidence", 0.5, 0.9999, 0.95, &c->confidence,
                       err)) < 0 ||
@@ -853,7 +828,7 @@ create_args(const cJSON *a, struct create_args *c, struct nh_error *err)
     if (c->strata && (!*c->strata || strlen(c->strata) > 64))
         return nh_errorf(err, NH_EINVAL, "'args.strata' must name a field");
     if (audit) {
-        if ((rc = arg_id(audit, "job", &c->audit_job, err)) < 0)
+        if ((rc = ops_arg_id(audit, "job", &c->audit_job, err)) < 0)
             return nh_errorf(err, rc, "'args.audit.job' must be a job id");
         c->stage = arg_str(audit, "stage");
         c->reason = arg_str(audit, "reason");
@@ -1219,10 +1194,6 @@ op_review_list(struct store *s, const struct dbq_job *job,
         }
     }
     sqlite3_finalize(st);
-    if (rc < 0) {
-        cJSON_Delete(result);
-        result = NULL;
-    }
     ops_reply(job, res, rc, result, &err);
 }
 
@@ -1237,7 +1208,7 @@ op_review_get(struct store *s, const struct dbq_job *job,
     int64_t id;
     int rc;
 
-    if ((rc = arg_id(job->args, "campaign", &id, &err)) == 0 &&
+    if ((rc = ops_arg_id(job->args, "campaign", &id, &err)) == 0 &&
         (rc = campaign_load(s, id, &c, &err)) == 0 &&
         (rc = campaign_summary(db, id, &result, &err)) == 0 &&
         (rc = stats_compute(db, &c, &stats, &err)) == 0 &&
@@ -1246,10 +1217,6 @@ op_review_get(struct store *s, const struct dbq_job *job,
         rc = nh_errorf(&err, NH_ENOMEM, "out of memory");
     }
     campaign_release(&c);
-    if (rc < 0) {
-        cJSON_Delete(result);
-        result = NULL;
-    }
     ops_reply(job, res, rc, result, &err);
 }
 
@@ -1264,7 +1231,7 @@ op_review_stats(struct store *s, const struct dbq_job *job,
     int64_t id;
     int rc;
 
-    if ((rc = arg_id(job->args, "campaign", &id, &err)) == 0 &&
+    if ((rc = ops_arg_id(job->args, "campaign", &id, &err)) == 0 &&
         (rc = campaign_load(s, id, &c, &err)) == 0)
         rc = stats_compute(db, &c, &stats, &err);
     campaign_release(&c);
@@ -1282,7 +1249,7 @@ op_review_close(struct store *s, const struct dbq_job *job,
     int64_t id;
     int rc;
 
-    if ((rc = arg_id(job->args, "campaign", &id, &err)) < 0 ||
+    if ((rc = ops_arg_id(job->args, "campaign", &id, &err)) < 0 ||
         (rc = sql_prepare(db,
                           "UPDATE campaigns SET state = 'closed' WHERE id"
                           " = ?1",
@@ -1521,7 +1488,7 @@ op_review_next(struct store *s, const struct dbq_job *job,
     int64_t id, seq = -1, expires = 0;
     int rc;
 
-    if ((rc = arg_id(job->args, "campaign", &id, &err)) < 0 ||
+    if ((rc = ops_arg_id(job->args, "campaign", &id, &err)) < 0 ||
         (rc = campaign_load(s, id, &c, &err)) < 0)
         goto out;
     if (strcmp(c.state, "open")) {
@@ -1555,8 +1522,8 @@ op_review_renew(struct store *s, const struct dbq_job *job,
     int64_t id, seq, expires = 0;
     int rc;
 
-    if ((rc = arg_id(job->args, "campaign", &id, &err)) < 0 ||
-        (rc = arg_int(job->args, "item", 0, 1e15, -1, &seq, &err)) < 0 ||
+    if ((rc = ops_arg_id(job->args, "campaign", &id, &err)) < 0 ||
+        (rc = ops_arg_int(job->args, "item", 0, 1e15, -1, &seq, &err)) < 0 ||
         (rc = campaign_load(s, id, &c, &err)) < 0 ||
         (rc = store_stmt(s,
                          "UPDATE review_leases SET expires = ?4 WHERE"
@@ -1664,8 +1631,8 @@ judgment_args(const cJSON *a, const struct campaign *c, struct judgment_args *j,
     j->request_id = arg_str(a, "request_id");
     j->verdict = arg_str(a, "verdict");
     j->note = arg_str(a, "note");
-    if ((rc = arg_int(a, "item", 0, 1e15, -1, &j->item, err)) < 0 ||
-        (rc = arg_int(a, "score", 1, 5, 0, &j->score, err)) < 0)
+    if ((rc = ops_arg_int(a, "item", 0, 1e15, -1, &j->item, err)) < 0 ||
+        (rc = ops_arg_int(a, "score", 1, 5, 0, &j->score, err)) < 0)
         return rc;
     if (j->item < 0)
         return nh_errorf(err, NH_EINVAL, "'args.item' is required");
@@ -1715,7 +1682,7 @@ op_review_submit(struct store *s, const struct dbq_job *job,
     bool duplicate = false, began = false;
     int rc;
 
-    if ((rc = arg_id(job->args, "campaign", &id, &err)) < 0 ||
+    if ((rc = ops_arg_id(job->args, "campaign", &id, &err)) < 0 ||
         (rc = campaign_load(s, id, &c, &err)) < 0 ||
         (rc = judgment_args(job->args, &c, &ja, &err)) < 0)
         goto out;
@@ -1828,10 +1795,6 @@ out:
         sql_rollback(db);
     campaign_release(&c);
     free(ja.labels);
-    if (rc < 0) {
-        cJSON_Delete(result);
-        result = NULL;
-    }
     ops_reply(job, res, rc, result, &err);
 }
 
@@ -1848,7 +1811,7 @@ op_review_undo(struct store *s, const struct dbq_job *job,
     bool began = false;
     int rc;
 
-    if ((rc = arg_id(job->args, "campaign", &id, &err)) < 0 ||
+    if ((rc = ops_arg_id(job->args, "campaign", &id, &err)) < 0 ||
         (rc = campaign_load(s, id, &c, &err)) < 0)
         goto out;
     if (strcmp(c.state, "open")) {
@@ -1957,10 +1920,11 @@ op_review_items(struct store *s, const struct dbq_job *job,
     bool with_text;
     int rc;
 
-    if ((rc = arg_id(job->args, "campaign", &id, &err)) < 0 ||
-        (rc = arg_int(job->args, "after", -1, 1e15, -1, &after, &err)) < 0 ||
-        (rc = arg_int(job->args, "limit", 1, ITEMS_PAGE_MAX, ITEMS_PAGE_MAX,
-                      &limit, &err)) < 0 ||
+    if ((rc = ops_arg_id(job->args, "campaign", &id, &err)) < 0 ||
+        (rc = ops_arg_int(job->args, "after", -1, 1e15, -1, &after, &err)) <
+            0 ||
+        (rc = ops_arg_int(job->args, "limit", 1, ITEMS_PAGE_MAX, ITEMS_PAGE_MAX,
+                          &limit, &err)) < 0 ||
         (rc = campaign_load(s, id, &c, &err)) < 0)
         goto out;
     result = cJSON_CreateObject();
@@ -2020,10 +1984,6 @@ out:
     sqlite3_finalize(st);
     sqlite3_finalize(js);
     campaign_release(&c);
-    if (rc < 0) {
-        cJSON_Delete(result);
-        result = NULL;
-    }
     ops_reply(job, res, rc, result, &err);
 }
 
@@ -2041,7 +2001,7 @@ op_review_refresh(struct store *s, const struct dbq_job *job,
     cJSON *stats = NULL, *data = NULL;
     int64_t id;
 
-    if (arg_id(job->args, "campaign", &id, &err) < 0)
+    if (ops_arg_id(job->args, "campaign", &id, &err) < 0)
         return;
     res->refreshed = id;
     snprintf(res->topic, sizeof(res->topic), "review/%lld", (long long)id);
