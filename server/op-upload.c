@@ -157,9 +157,10 @@ upload_result(const char *id, const char *key, double num, const char *str)
 
 /* Start (or find) the upload of size and hash. */
 static int
-begin(sqlite3 *db, const char *dir, const cJSON *args, cJSON **out,
-      struct nh_error *err)
+begin(sqlite3 *db, const struct dbq_job *job, cJSON **out, struct nh_error *err)
 {
+    const char *dir = job->data_dir;
+    const cJSON *args = job->args;
     const cJSON *jh = cJSON_GetObjectItemCaseSensitive(args, "hash");
     char id[OBJSTORE_HASH_LEN + 1];
     unsigned char raw[16];
@@ -275,9 +276,10 @@ write_at(int fd, const unsigned char *p, size_t n, uint64_t off)
 
 /* Append one chunk at the upload's current offset. */
 static int
-chunk(sqlite3 *db, const char *dir, const cJSON *args, cJSON **out,
-      struct nh_error *err)
+chunk(sqlite3 *db, const struct dbq_job *job, cJSON **out, struct nh_error *err)
 {
+    const char *dir = job->data_dir;
+    const cJSON *args = job->args;
     const cJSON *jd = cJSON_GetObjectItemCaseSensitive(args, "data");
     const char *id = arg_upload(args, err);
     unsigned char *data = NULL;
@@ -435,9 +437,11 @@ exec_id(sqlite3 *db, const char *sql, const char *id, const char *arg,
  * Runs outside a transaction: hashing a large file must not hold the
  * database's write lock. */
 static int
-finish(sqlite3 *db, const char *dir, const cJSON *args, cJSON **out,
+finish(sqlite3 *db, const struct dbq_job *job, cJSON **out,
        struct nh_error *err)
 {
+    const char *dir = job->data_dir;
+    const cJSON *args = job->args;
     const char *id = arg_upload(args, err);
     char want[OBJSTORE_HASH_LEN + 1], got[OBJSTORE_HASH_LEN + 1];
     char obj[OBJSTORE_HASH_LEN + 1];
@@ -507,49 +511,23 @@ out:
     return rc;
 }
 
-/* Run fn, in an IMMEDIATE transaction when txn, and reply. */
-static void
-run(struct store *s, const struct dbq_job *job, struct dbq_result *res,
-    int (*fn)(sqlite3 *, const char *, const cJSON *, cJSON **,
-              struct nh_error *),
-    bool txn)
-{
-    sqlite3 *db = store_db(s);
-    struct nh_error err = {0};
-    cJSON *result = NULL;
-    int rc = 0;
-
-    if (txn)
-        rc = sql_exec(db, "BEGIN IMMEDIATE", &err);
-    if (rc == 0)
-        rc = fn(db, job->data_dir, job->args, &result, &err);
-    if (rc == 0 && txn)
-        rc = sql_exec(db, "COMMIT", &err);
-    if (rc < 0) {
-        sql_rollback(db);
-        cJSON_Delete(result);
-        result = NULL;
-    }
-    ops_reply(job, res, rc, result, &err);
-}
-
 void
 op_upload_begin(struct store *s, const struct dbq_job *job,
                 struct dbq_result *res)
 {
-    run(s, job, res, begin, true);
+    ops_run(s, job, res, begin, OPS_TXN_WRITE);
 }
 
 void
 op_upload_chunk(struct store *s, const struct dbq_job *job,
                 struct dbq_result *res)
 {
-    run(s, job, res, chunk, true);
+    ops_run(s, job, res, chunk, OPS_TXN_WRITE);
 }
 
 void
 op_upload_finish(struct store *s, const struct dbq_job *job,
                  struct dbq_result *res)
 {
-    run(s, job, res, finish, false);
+    ops_run(s, job, res, finish, OPS_TXN_NONE);
 }

@@ -77,8 +77,9 @@ show_shards(sqlite3 *db, const char *id, cJSON *obj, struct nh_error *err)
 }
 
 static int
-show(sqlite3 *db, const cJSON *args, cJSON **out, struct nh_error *err)
+show(sqlite3 *db, const struct dbq_job *job, cJSON **out, struct nh_error *err)
 {
+    const cJSON *args = job->args;
     struct ref_version rv;
     sqlite3_stmt *st = NULL;
     cJSON *r = NULL, *tags;
@@ -129,8 +130,10 @@ out:
 /* Every version of the ref's dataset and all their ancestors, oldest
  * first. */
 static int
-lineage(sqlite3 *db, const cJSON *args, cJSON **out, struct nh_error *err)
+lineage(sqlite3 *db, const struct dbq_job *job, cJSON **out,
+        struct nh_error *err)
 {
+    const cJSON *args = job->args;
     struct ref_version rv;
     sqlite3_stmt *st = NULL;
     cJSON *r = NULL, *nodes, *o, *tags;
@@ -193,8 +196,9 @@ out:
 
 /* Point args.tag of the ref's dataset at the ref's version. */
 static int
-tag(sqlite3 *db, const cJSON *args, cJSON **out, struct nh_error *err)
+tag(sqlite3 *db, const struct dbq_job *job, cJSON **out, struct nh_error *err)
 {
+    const cJSON *args = job->args;
     struct ref_version rv;
     sqlite3_stmt *st = NULL;
     const char *name;
@@ -238,47 +242,23 @@ tag(sqlite3 *db, const cJSON *args, cJSON **out, struct nh_error *err)
     return 0;
 }
 
-/* Run fn in one transaction (IMMEDIATE when it writes) and reply. */
-static void
-run(struct store *s, const struct dbq_job *job, struct dbq_result *res,
-    int (*fn)(sqlite3 *, const cJSON *, cJSON **, struct nh_error *),
-    bool writes)
-{
-    sqlite3 *db = store_db(s);
-    struct nh_error err = {0};
-    cJSON *result = NULL;
-    int rc;
-
-    rc = sql_exec(db, writes ? "BEGIN IMMEDIATE" : "BEGIN", &err);
-    if (rc == 0)
-        rc = fn(db, job->args, &result, &err);
-    if (rc == 0)
-        rc = sql_exec(db, "COMMIT", &err);
-    if (rc < 0) {
-        sql_rollback(db);
-        cJSON_Delete(result);
-        result = NULL;
-    }
-    ops_reply(job, res, rc, result, &err);
-}
-
 void
 op_dataset_show(struct store *s, const struct dbq_job *job,
                 struct dbq_result *res)
 {
-    run(s, job, res, show, false);
+    ops_run(s, job, res, show, OPS_TXN_READ);
 }
 
 void
 op_dataset_lineage(struct store *s, const struct dbq_job *job,
                    struct dbq_result *res)
 {
-    run(s, job, res, lineage, false);
+    ops_run(s, job, res, lineage, OPS_TXN_READ);
 }
 
 void
 op_dataset_tag(struct store *s, const struct dbq_job *job,
                struct dbq_result *res)
 {
-    run(s, job, res, tag, true);
+    ops_run(s, job, res, tag, OPS_TXN_WRITE);
 }

@@ -11,8 +11,10 @@
 #include "ops.h"
 
 #include "proto.h"
+#include "sql.h"
 #include "store.h"
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +112,27 @@ ops_reply(const struct dbq_job *job, struct dbq_result *res, int rc,
         proto_error(job->has_id, job->id, error_code(rc),
                     err && err->msg[0] ? err->msg : nh_strerror(rc), &res->len);
     cJSON_Delete(result);
+}
+
+void
+ops_run(struct store *s, const struct dbq_job *job, struct dbq_result *res,
+        ops_txn_fn *fn, enum ops_txn txn)
+{
+    sqlite3 *db = store_db(s);
+    struct nh_error err = {0};
+    cJSON *result = NULL;
+    int rc = 0;
+
+    if (txn != OPS_TXN_NONE)
+        rc = sql_exec(db, txn == OPS_TXN_WRITE ? "BEGIN IMMEDIATE" : "BEGIN",
+                      &err);
+    if (rc == 0)
+        rc = fn(db, job, &result, &err);
+    if (rc == 0 && txn != OPS_TXN_NONE)
+        rc = sql_exec(db, "COMMIT", &err);
+    if (rc < 0)
+        sql_rollback(db);
+    ops_reply(job, res, rc, result, &err);
 }
 
 static bool

@@ -57,6 +57,17 @@ int ops_arg_id(const cJSON *args, const char *key, int64_t *out,
 int ops_arg_int(const cJSON *args, const char *key, int64_t lo, int64_t hi,
                 int64_t def, int64_t *out, struct nh_error *err);
 
+/* The body of an op that runs in one transaction: fills *out on success. */
+typedef int ops_txn_fn(struct sqlite3 *db, const struct dbq_job *job,
+                       cJSON **out, struct nh_error *err);
+enum ops_txn { OPS_TXN_NONE, OPS_TXN_READ, OPS_TXN_WRITE };
+
+/* Run fn inside BEGIN (OPS_TXN_READ: one snapshot) or BEGIN IMMEDIATE
+ * (OPS_TXN_WRITE), or none (fn manages its own), committing on success
+ * and rolling back on failure, then answer with ops_reply(). */
+void ops_run(struct store *s, const struct dbq_job *job, struct dbq_result *res,
+             ops_txn_fn *fn, enum ops_txn txn);
+
 /* Op functions (op-dataset.c, op-version.c, op-diff.c, op-read.c,
  * op-upload.c, op-user.c, op-job.c). */
 dbq_fn op_dataset_diff;
