@@ -509,6 +509,10 @@ drain_results(struct net *n)
     }
 }
 
+/* How jobs_event_text() begins the events that may be dropped. */
+#define EV_PROGRESS "{\"event\":\"job.progress\","
+#define EV_LOG "{\"event\":\"job.log\","
+
 /* Give a copy of an event to every connection subscribed to topic. A
  * connection with a backlog over NET_EVENT_BACKLOG misses events (they
  * are counted) rather than growing without bound. */
@@ -521,7 +525,11 @@ fanout(struct net *n, const char *topic, const char *text, size_t len)
 
         if (!c->wsi || !c->authed || c->close_after || topic_find(c, topic) < 0)
             continue;
-        if (c->out_bytes > NET_EVENT_BACKLOG) {
+        /* past the backlog only progress and log lines are dropped: a
+         * state change (or fresh statistics) always goes out */
+        if (c->out_bytes > NET_EVENT_BACKLOG &&
+            (!strncmp(text, EV_PROGRESS, sizeof(EV_PROGRESS) - 1) ||
+             !strncmp(text, EV_LOG, sizeof(EV_LOG) - 1))) {
             if (c->events_dropped++ == 0)
                 nh_warn("a slow client misses events");
             continue;
