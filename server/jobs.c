@@ -356,6 +356,7 @@ remove_tree(const char *path)
 {
     DIR *d = opendir(path);
     struct dirent *de;
+    struct stat st;
     char sub[PATH_MAX];
 
     if (!d) {
@@ -368,7 +369,9 @@ remove_tree(const char *path)
         if (snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name) >=
             (int)sizeof(sub))
             continue;
-        if (de->d_type == DT_DIR)
+        if (de->d_type == DT_DIR ||
+            (de->d_type == DT_UNKNOWN && lstat(sub, &st) == 0 &&
+             S_ISDIR(st.st_mode)))
             remove_tree(sub);
         else
             unlink(sub);
@@ -754,6 +757,14 @@ child_read(struct jobs *j, struct child *k, int i)
                 on_log_line(j, k, strbuf_str(l));
             strbuf_reset(l);
         }
+    }
+    /* a last line without a newline (a crash message, say) counts too */
+    if (k->line[i].len) {
+        if (i == 0)
+            on_progress_line(j, k, strbuf_str(&k->line[i]));
+        else
+            on_log_line(j, k, strbuf_str(&k->line[i]));
+        strbuf_reset(&k->line[i]);
     }
     close(k->fd[i]);
     k->fd[i] = -1;

@@ -31,6 +31,7 @@
 #define NET_RX_PAUSE (16u << 20)     /* queued bytes that stop reading */
 #define NET_MAX_INFLIGHT 32          /* requests at the DB workers at once */
 #define NET_MAX_REFRESH 256          /* campaigns refreshing at once */
+#define NET_AUTH_TIMEOUT 60          /* seconds to authenticate */
 
 struct outmsg {
     struct outmsg *next;
@@ -482,6 +483,7 @@ drain_results(struct net *n)
             if (res->auth == DBQ_AUTH_OK) {
                 c->authed = true;
                 c->user = res->user;
+                lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
             } else if (res->auth == DBQ_AUTH_BAD &&
                        ++c->bad_tokens >= NET_MAX_BAD_TOKENS) {
                 c->close_after = true;
@@ -687,6 +689,8 @@ ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     case LWS_CALLBACK_ESTABLISHED:
         if (conn_new(n, wsi, &ss->slot, &ss->gen) == 0) {
             ss->valid = true;
+            /* an idle socket that never authenticates is closed */
+            lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, NET_AUTH_TIMEOUT);
         } else {
             nh_error("cannot accept a connection: table full or no memory");
             return -1;
