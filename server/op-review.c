@@ -124,6 +124,26 @@ campaign_load(struct store *s, int64_t id, struct campaign *c,
     return rc;
 }
 
+/* Inside a write transaction: is campaign id still open? (A close may
+ * have come after campaign_load.) NH_ECONFLICT when it is not. */
+static int
+still_open(struct store *s, int64_t id, struct nh_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc =
+        store_stmt(s, "SELECT state FROM campaigns WHERE id = ?1", &st, err);
+
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) != SQLITE_ROW ||
+        strcmp((const char *)sqlite3_column_text(st, 0), "open"))
+        rc = nh_errorf(err, NH_ECONFLICT, "campaign %lld is closed",
+                       (long long)id);
+    store_stmt_done(st);
+    return rc;
+}
+
 /* The campaign summary of docs/REVIEW.md. */
 static int
 campaign_summary(sqlite3 *db, int64_t id, cJSON **out, struct nh_error *err)
@@ -1498,7 +1518,9 @@ op_review_next(struct store *s, const struct dbq_job *job,
     }
     if ((rc = sql_exec(db, "BEGIN IMMEDIATE", &err)) < 0)
         goto out;
-    rc = lease_next(s, &c, job->user, &seq, &expires, &err);
+    rc = still_open(s, id, &err);
+    if (rc == 0)
+        rc = lease_next(s, &c, job->user, &seq, &expires, &err);
     if (rc == 0)
         rc = sql_exec(db, "COMMIT", &err);
     else
@@ -1646,9 +1668,11 @@ judgment_args(const cJSON *a, const struct campaign *c, struct judgment_args *j,
             return nh_errorf(err, NH_EINVAL,
                              "'args.verdict' must be accept, "
                              "reject or skip");
-    } else if (j->verdict) {
+    } else if (j->verdict && strcmp(j->verdict, "skip")) {
+        /* a labeler may pass an item on (skip), nothing else */
         return nh_errorf(err, NH_EINVAL,
-                         "a label campaign takes labels, not a verdict");
+                         "a label campaign takes labels and no verdict but "
+                         "'skip'");
     }
     if (j->note && strlen(j->note) > NOTE_MAX)
         return nh_errorf(err, NH_EINVAL, "'args.note' is over %d bytes",
@@ -1705,11 +1729,8 @@ op_review_submit(struct store *s, const struct dbq_job *job,
     store_stmt_done(st);
     st = NULL;
     if (!duplicate) {
-        if (strcmp(c.state, "open")) {
-            rc = nh_errorf(&err, NH_ECONFLICT, "campaign %lld is closed",
-                           (long long)id);
+        if ((rc = still_open(s, id, &err)) < 0)
             goto out;
-        }
         if ((rc = store_stmt(s,
                              "SELECT 1 FROM review_items WHERE campaign_id"
                              " = ?1 AND seq = ?2",
@@ -1822,6 +1843,8 @@ op_review_undo(struct store *s, const struct dbq_job *job,
     if ((rc = sql_exec(db, "BEGIN IMMEDIATE", &err)) < 0)
         goto out;
     began = true;
+    if ((rc = still_open(s, id, &err)) < 0)
+        goto out;
     if ((rc = store_stmt(s,
                          "SELECT id, seq FROM judgments WHERE campaign_id ="
                          " ?1 AND user = ?2 AND superseded IS NULL ORDER BY"

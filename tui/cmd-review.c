@@ -669,8 +669,17 @@ cmd_review_stats(struct cmd_ctx *ctx)
 
 enum export_format { EXPORT_ITEMS, EXPORT_FASTTEXT, EXPORT_JSONL };
 
-/* The labels carried by more than half of an item's current judgments
- * (a strict majority: with two raters both must agree), into arr. */
+/* Does judgment j count for labels: current, and not a skip? */
+static bool
+counts(const cJSON *j)
+{
+    const char *v = cJSON_GetStringValue(get(j, "verdict"));
+
+    return !cJSON_IsNumber(get(j, "superseded")) && !(v && !strcmp(v, "skip"));
+}
+
+/* The labels carried by at least half of an item's current, non-skip
+ * judgments (the rule review.stats uses), into arr. */
 static int
 majority_labels(const cJSON *judgments, cJSON *arr)
 {
@@ -679,12 +688,12 @@ majority_labels(const cJSON *judgments, cJSON *arr)
 
     cJSON_ArrayForEach(j, judgments)
     {
-        if (!cJSON_IsNumber(get(j, "superseded")))
+        if (counts(j))
             n++;
     }
     cJSON_ArrayForEach(j, judgments)
     {
-        if (cJSON_IsNumber(get(j, "superseded")))
+        if (!counts(j))
             continue;
         cJSON_ArrayForEach(l, get(j, "labels"))
         {
@@ -703,7 +712,7 @@ majority_labels(const cJSON *judgments, cJSON *arr)
             cJSON_ArrayForEach(j2, judgments)
             {
                 const cJSON *l2;
-                if (cJSON_IsNumber(get(j2, "superseded")))
+                if (!counts(j2))
                     continue;
                 cJSON_ArrayForEach(l2, get(j2, "labels"))
                 {
@@ -714,7 +723,7 @@ majority_labels(const cJSON *judgments, cJSON *arr)
                     }
                 }
             }
-            if (2 * carry > n) {
+            if (2 * carry >= n) { /* at least half, as review.stats counts */
                 cJSON *s = cJSON_CreateString(l->valuestring);
                 if (!s || !cJSON_AddItemToArray(arr, s)) {
                     cJSON_Delete(s);

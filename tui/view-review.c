@@ -57,6 +57,7 @@ struct review {
     long *matches; /* byte offsets of query in doc */
     size_t nmatches, cur;
     time_t renewed;
+    time_t renew_every; /* half the lease, at most RENEW_SECONDS */
 };
 
 static void
@@ -205,6 +206,16 @@ set_item(struct view *v, cJSON *item)
     }
     search_apply(d);
     d->renewed = time(NULL);
+    {
+        time_t lease =
+            (time_t)json_int(
+                cJSON_GetObjectItemCaseSensitive(item, "lease_expires"), 0) -
+            d->renewed;
+
+        d->renew_every = lease / 2 < 1               ? 1
+                         : lease / 2 > RENEW_SECONDS ? RENEW_SECONDS
+                                                     : lease / 2;
+    }
 }
 
 static void
@@ -618,7 +629,7 @@ rv_tick(struct view *v)
         next_item(v);
         return;
     }
-    if (!d->item || time(NULL) - d->renewed < RENEW_SECONDS)
+    if (!d->item || time(NULL) - d->renewed < d->renew_every)
         return;
     d->renewed = time(NULL);
     args = cJSON_CreateObject();

@@ -135,6 +135,17 @@ wb_call_str(struct wb *wb, const char *op, const char *key, const char *s,
     return rc;
 }
 
+/* Did the server refuse the last call for good (the request itself is
+ * wrong), rather than fail for now? */
+static bool
+refused(struct wb *wb)
+{
+    const char *code = client_error_code(wb->c);
+
+    return !strcmp(code, "bad_request") || !strcmp(code, "not_found") ||
+           !strcmp(code, "conflict") || !strcmp(code, "forbidden");
+}
+
 /* Send the outbox in order until it is empty or the connection drops. A
  * judgment the server refuses is dropped with a message. */
 static int
@@ -146,6 +157,14 @@ outbox_flush(struct wb *wb, cJSON **last_res, struct nh_error *err)
             wb_call(wb, "review.submit", outbox_first(wb->outbox), &res, err);
         if (rc == CLIENT_ECLOSED)
             return rc;
+        /* only a definite refusal drops a judgment; anything else (a
+         * busy database, a timeout) is tried again later: a re-sent
+         * request id counts once */
+        if (rc < 0 && !(rc == CLIENT_EREMOTE && refused(wb))) {
+            wb_msg(wb, "judgment kept to send again: %s", err->msg);
+            cJSON_Delete(res);
+            return rc;
+        }
         if (rc < 0)
             wb_msg(wb, "judgment refused: %s", err->msg);
         outbox_drop_first(wb->outbox);
