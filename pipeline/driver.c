@@ -494,7 +494,7 @@ process_doc(struct worker *w, struct unit_out *o, struct doc *d,
     }
     if (sg->global >= 0) {
         const struct pstage *ps = &p->stages[sg->global];
-        size_t ksz = ps->ops->key_size;
+        size_t ksz = stage_key_size(ps->ops, ps->conf);
         uint64_t nbytes = d->text.len;
         uint32_t idlen = (uint32_t)strlen(d->id);
         double t0 = now_sec();
@@ -792,7 +792,7 @@ global_pass(struct run *r, size_t k, struct nh_error *err)
     const struct pipeline *p = r->p;
     long g = p->segs[k].global;
     const struct pstage *ps = &p->stages[g];
-    size_t ksz = ps->ops->key_size, n = 0, cap = 0, u, i;
+    size_t ksz = stage_key_size(ps->ops, ps->conf), n = 0, cap = 0, u, i;
     struct strbuf keys = STRBUF_INIT, file = STRBUF_INIT, path = STRBUF_INIT;
     struct strbuf out = STRBUF_INIT;
     struct arena ids = ARENA_INIT;

@@ -89,13 +89,23 @@ struct stage_ops {
      * document reaching the stage, in parallel, then calls decide() once
      * with all keys in input order; decide() sets keep_of[i] = -1 to keep
      * record i, or the index j < i of the record it duplicates to drop it
-     * (the driver then adds "duplicate_of": id of j). */
+     * (the driver then adds "duplicate_of": id of j). key_size is the
+     * size of one key; a stage whose key size depends on its parameters
+     * sets key_size_of instead, which the driver asks once per run. */
     size_t key_size;
+    size_t (*key_size_of)(const void *conf);
     int (*key)(const void *conf, struct stage_ctx *ctx, struct doc *d,
                void *key);
     int (*decide)(const void *conf, const void *keys, size_t n,
                   long long *keep_of, const char **reason);
 };
+
+/* The key size of a global stage with configuration conf. */
+static inline size_t
+stage_key_size(const struct stage_ops *ops, const void *conf)
+{
+    return ops->key_size_of ? ops->key_size_of(conf) : ops->key_size;
+}
 
 /* Look up an op by name; NULL when unknown. */
 const struct stage_ops *stage_find(const char *name);

@@ -13,11 +13,11 @@ extern const struct stage_ops stage_filter_rules;
 extern const struct stage_ops stage_pii;
 extern const struct stage_ops stage_repetition;
 extern const struct stage_ops stage_dedup_exact;
+extern const struct stage_ops stage_dedup_minhash;
 
 const struct stage_ops *const stage_table[] = {
-    &stage_extract, &stage_normalize,  &stage_filter_rules,
-    &stage_pii,     &stage_repetition, &stage_dedup_exact,
-    NULL,
+    &stage_extract,    &stage_normalize,   &stage_filter_rules,  &stage_pii,
+    &stage_repetition, &stage_dedup_exact, &stage_dedup_minhash, NULL,
 };
 
 const struct stage_ops *
