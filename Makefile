@@ -152,6 +152,7 @@ bench: $(B)/nh-clean $(B)/nhd $(B)/nh-load $(B)/nh-review-load
 	@NH_BIN=$(abspath $(B)) scripts/bench
 	@NH_BIN=$(abspath $(B)) scripts/bench-server
 	@NH_BIN=$(abspath $(B)) scripts/bench-review
+	@NH_BIN=$(abspath $(B)) scripts/bench-minhash
 
 format-check:
 	clang-format --dry-run --Werror common/*.[ch] pipeline/*.[ch] \

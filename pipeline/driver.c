@@ -438,6 +438,7 @@ global_removed_line(struct worker *w, const struct pstage *gs, const char *line,
     cJSON *verdict = cJSON_ParseWithLength(dl, dlen);
     const cJSON *why = cJSON_GetArrayItem(verdict, 0);
     const cJSON *of = cJSON_GetArrayItem(verdict, 1);
+    const cJSON *cl = cJSON_GetArrayItem(verdict, 2);
     int rc;
 
     if (!obj || !cJSON_IsString(why)) {
@@ -446,6 +447,8 @@ global_removed_line(struct worker *w, const struct pstage *gs, const char *line,
     } else {
         if (cJSON_IsString(of))
             cJSON_AddStringToObject(obj, "duplicate_of", of->valuestring);
+        if (cJSON_IsNumber(cl))
+            cJSON_AddNumberToObject(obj, "cluster", cl->valuedouble);
         rc = removed_line(w, obj, gs->name, why->valuestring, len, err);
     }
     cJSON_Delete(obj);
@@ -799,7 +802,7 @@ global_pass(struct run *r, size_t k, struct nh_error *err)
     char **idv = NULL;
     uint64_t *bytes = NULL;
     size_t *per_unit = NULL;
-    long long *keep_of = NULL;
+    long long *keep_of = NULL, *cluster = NULL, nclusters = 0;
     struct stage_stats st = {0};
     const char *reason = "duplicate";
     cJSON *js = NULL, *arr;
@@ -871,6 +874,16 @@ global_pass(struct run *r, size_t k, struct nh_error *err)
     if (st.docs_in > st.docs_out &&
         stats_removed(&st, reason, st.docs_in - st.docs_out) < 0)
         goto nomem;
+    if (ps->ops->cluster_ids) {
+        if (!(cluster = calloc(n ? n : 1, sizeof(*cluster))))
+            goto nomem;
+        for (i = 0; i < n; i++) {
+            long long of = keep_of[i];
+
+            if (of >= 0 && (size_t)of < n && (size_t)of != i && !cluster[of])
+                cluster[of] = ++nclusters;
+        }
+    }
     for (u = 0, i = 0; u < r->in->nunits; u++) {
         size_t j;
 
@@ -878,13 +891,15 @@ global_pass(struct run *r, size_t k, struct nh_error *err)
         for (j = 0; j < per_unit[u]; j++, i++) {
             long long of = keep_of[i];
 
-            if (of < 0 || (size_t)of >= i) {
+            if (of < 0 || (size_t)of >= n || (size_t)of == i) {
                 rc = strbuf_add(&out, "0\n", 2);
             } else {
                 strbuf_addch(&out, '[');
                 strbuf_add_json_str(&out, reason, strlen(reason));
                 strbuf_addch(&out, ',');
                 strbuf_add_json_str(&out, idv[of], strlen(idv[of]));
+                if (cluster)
+                    strbuf_addf(&out, ",%lld", cluster[of]);
                 rc = strbuf_add(&out, "]\n", 2);
             }
             if (rc < 0)
@@ -899,7 +914,9 @@ global_pass(struct run *r, size_t k, struct nh_error *err)
     js = cJSON_CreateObject();
     cJSON_AddNumberToObject(js, "stage", (double)g);
     arr = stats_to_json(&st);
-    if (!js || !arr) {
+    if (!js || !arr ||
+        (ps->ops->stats_json &&
+         ps->ops->stats_json(ps->conf, keep_of, n, arr) < 0)) {
         cJSON_Delete(arr);
         goto nomem;
     }
@@ -924,6 +941,7 @@ out:
     free(bytes);
     free(per_unit);
     free(keep_of);
+    free(cluster);
     return rc;
 }
 

@@ -8,6 +8,7 @@
 #include "driver.h"
 #include "jsonl.h"
 #include "log.h"
+#include "report.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@ static const char usage_text[] =
     "usage: nh-clean run [--config PIPELINE.json] --output DIR [options] "
     "INPUT...\n"
     "       nh-clean stats DIR\n"
+    "       nh-clean dedup-report DIR [--top N] [--members M]\n"
     "       nh-clean stages\n"
     "       nh-clean check-config PIPELINE.json\n"
     "\n"
@@ -202,6 +204,42 @@ cmd_stats(int argc, char **argv)
     return 0;
 }
 
+/* dedup-report DIR [--top N] [--members M] */
+static int
+cmd_dedup_report(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"top", required_argument, NULL, 't'},
+        {"members", required_argument, NULL, 'm'},
+        {NULL, 0, NULL, 0},
+    };
+    struct nh_error err = {0};
+    long top = 10, members = 3;
+    char *end;
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "t:m:", opts, NULL)) != -1) {
+        long *v = c == 't' ? &top : c == 'm' ? &members : NULL;
+
+        if (!v)
+            return usage(2);
+        *v = strtol(optarg, &end, 10);
+        if (*end || end == optarg || *v < 0 || *v > 1000000) {
+            fprintf(stderr, "nh-clean: '--%s' must be a number 0..1000000\n",
+                    c == 't' ? "top" : "members");
+            return 2;
+        }
+    }
+    if (argc - optind != 1)
+        return usage(2);
+    if (dedup_report(argv[optind], top, members, stdout, &err) < 0) {
+        fprintf(stderr, "nh-clean: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
 static int
 cmd_stages(void)
 {
@@ -250,6 +288,8 @@ main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (!strcmp(argv[1], "stats"))
         return cmd_stats(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "dedup-report"))
+        return cmd_dedup_report(argc - 1, argv + 1);
     if (!strcmp(argv[1], "stages"))
         return cmd_stages();
     if (!strcmp(argv[1], "check-config"))

@@ -5,8 +5,10 @@
  * sensitive hashing by bands, Leskovec, Rajaraman, Ullman, "Mining of
  * Massive Datasets", ch. 3); decide() runs once over all keys in input
  * order, joins documents that share a band key into clusters
- * (union-find), keeps the first document of each cluster and drops the
- * others with "duplicate_of" naming it.
+ * (union-find), keeps the first document of each cluster (or, with
+ * "keep": "quality", the one with the highest meta.quality) and drops the
+ * others with "duplicate_of" naming it and "cluster" numbering the
+ * cluster. stats.json gets "clusters" and "cluster_sizes".
  *
  *   shingles  character n-grams (code points, white space left out) when
  *             CJK characters are at least half of the tokens, else word
@@ -37,7 +39,8 @@
 
 struct mh_conf {
     int ngram, num_perm, bands, rows;
-    size_t lanes; /* num_perm rounded up to LANES */
+    bool by_quality; /* keep: "quality" (a double follows the band keys) */
+    size_t lanes;    /* num_perm rounded up to LANES */
     uint64_t *a, *b;
 };
 
@@ -104,11 +107,12 @@ mh_init(const cJSON *params, const char *where, void **conf,
 {
     static const char *const keys[] = {"ngram",  "num_perm",  "bands",
                                        "rows",   "threshold", "seed",
-                                       "verify", NULL};
+                                       "verify", "keep",      NULL};
     struct mh_conf *c;
     long ngram, num_perm, bands, rows, seed;
     double threshold;
-    bool verify;
+    bool verify, by_quality = false;
+    const cJSON *keep = cJSON_GetObjectItemCaseSensitive(params, "keep");
     uint64_t x;
     size_t i;
     int rc;
@@ -126,6 +130,13 @@ mh_init(const cJSON *params, const char *where, void **conf,
             0 ||
         (rc = cfg_bool(params, where, "verify", false, &verify, err)) < 0)
         return rc;
+    if (keep &&
+        !(cJSON_IsString(keep) && (!strcmp(keep->valuestring, "first") ||
+                                   !strcmp(keep->valuestring, "quality"))))
+        return nh_errorf(err, NH_EINVAL,
+                         "%s: 'keep' must be \"first\" or \"quality\"", where);
+    if (keep)
+        by_quality = !strcmp(keep->valuestring, "quality");
     if (verify)
         return nh_errorf(err, NH_EINVAL,
                          "%s: 'verify' is not supported yet (see "
@@ -149,6 +160,7 @@ mh_init(const cJSON *params, const char *where, void **conf,
         return NH_ENOMEM;
     c->ngram = (int)ngram;
     c->num_perm = (int)num_perm;
+    c->by_quality = by_quality;
     if (bands) {
         c->bands = (int)bands;
         c->rows = (int)rows;
@@ -198,7 +210,8 @@ mh_key_size(const void *conf)
 {
     const struct mh_conf *c = conf;
 
-    return (size_t)c->bands * sizeof(uint64_t);
+    return (size_t)c->bands * sizeof(uint64_t) +
+           (c->by_quality ? sizeof(double) : 0);
 }
 
 /* ---- shingles ------------------------------------------------------------ */
@@ -458,7 +471,25 @@ mh_key(const void *conf, struct stage_ctx *ctx, struct doc *d, void *key)
 
         memcpy((char *)key + j * sizeof(k), &k, sizeof(k));
     }
+    if (c->by_quality) {
+        const cJSON *meta = cJSON_GetObjectItemCaseSensitive(d->obj, "meta");
+        const cJSON *q = cJSON_GetObjectItemCaseSensitive(meta, "quality");
+        double v = cJSON_IsNumber(q) ? q->valuedouble : -INFINITY;
+
+        memcpy((char *)key + (size_t)c->bands * sizeof(uint64_t), &v,
+               sizeof(v));
+    }
     return 0;
+}
+
+static double
+key_quality(const struct mh_conf *c, const void *keys, size_t stride, size_t i)
+{
+    double v;
+
+    memcpy(&v, (const char *)keys + i * stride + (size_t)c->bands * 8,
+           sizeof(v));
+    return v;
 }
 
 static size_t
@@ -499,6 +530,7 @@ mh_decide(const void *conf, const void *keys, size_t n, long long *keep_of,
 {
     const struct mh_conf *c = conf;
     size_t nb = (size_t)c->bands, cap = 16, mask, i, j;
+    size_t stride = mh_key_size(conf);
     size_t *parent = malloc((n ? n : 1) * sizeof(*parent));
     unsigned char *rank = calloc(n ? n : 1, 1);
     int64_t *slot = NULL; /* index + 1 of the first record with a key */
@@ -521,7 +553,7 @@ mh_decide(const void *conf, const void *keys, size_t n, long long *keep_of,
             uint64_t k, o;
             size_t s;
 
-            memcpy(&k, (const char *)keys + (i * nb + j) * sizeof(k),
+            memcpy(&k, (const char *)keys + i * stride + j * sizeof(k),
                    sizeof(k));
             for (s = (size_t)(k ^ (k >> 29)) & mask;; s = (s + 1) & mask) {
                 if (!slot[s]) {
@@ -529,8 +561,8 @@ mh_decide(const void *conf, const void *keys, size_t n, long long *keep_of,
                     break;
                 }
                 memcpy(&o,
-                       (const char *)keys +
-                           ((size_t)(slot[s] - 1) * nb + j) * sizeof(o),
+                       (const char *)keys + (size_t)(slot[s] - 1) * stride +
+                           j * sizeof(o),
                        sizeof(o));
                 if (o == k) {
                     uf_union(parent, rank, (size_t)slot[s] - 1, i);
@@ -539,18 +571,23 @@ mh_decide(const void *conf, const void *keys, size_t n, long long *keep_of,
             }
         }
     }
-    /* in input order, the first member met of a cluster is its lowest */
+    /* the kept member of each cluster: the first in input order, or the
+     * first of those with the highest quality */
     for (i = 0; i < n; i++)
         first[i] = -1;
     for (i = 0; i < n; i++) {
         size_t root = uf_find(parent, i);
 
-        if (first[root] < 0) {
+        if (first[root] < 0 ||
+            (c->by_quality &&
+             key_quality(c, keys, stride, i) >
+                 key_quality(c, keys, stride, (size_t)first[root])))
             first[root] = (long long)i;
-            keep_of[i] = -1;
-        } else {
-            keep_of[i] = first[root];
-        }
+    }
+    for (i = 0; i < n; i++) {
+        long long k = first[uf_find(parent, i)];
+
+        keep_of[i] = k == (long long)i ? -1 : k;
     }
     rc = 0;
 out:
@@ -559,6 +596,41 @@ out:
     free(slot);
     free(first);
     return rc;
+}
+
+/* "clusters" (kept documents with at least one dropped in their favour)
+ * and "cluster_sizes" (clusters by size, kept one included, in bins). */
+static int
+mh_stats_json(const void *conf, const long long *keep_of, size_t n, cJSON *out)
+{
+    static const char *const bins[] = {"2", "3", "4-7", "8-15", "16+"};
+    uint32_t *size = calloc(n ? n : 1, sizeof(*size));
+    uint64_t hist[5] = {0}, clusters = 0;
+    cJSON *h;
+    size_t i;
+
+    (void)conf;
+    if (!size)
+        return NH_ENOMEM;
+    for (i = 0; i < n; i++)
+        if (keep_of[i] >= 0 && (size_t)keep_of[i] < n)
+            size[keep_of[i]]++;
+    for (i = 0; i < n; i++) {
+        uint32_t m = size[i] + 1;
+
+        if (!size[i])
+            continue;
+        clusters++;
+        hist[m == 2 ? 0 : m == 3 ? 1 : m < 8 ? 2 : m < 16 ? 3 : 4]++;
+    }
+    free(size);
+    if (!cJSON_AddNumberToObject(out, "clusters", (double)clusters) ||
+        !(h = cJSON_AddObjectToObject(out, "cluster_sizes")))
+        return NH_ENOMEM;
+    for (i = 0; i < 5; i++)
+        if (!cJSON_AddNumberToObject(h, bins[i], (double)hist[i]))
+            return NH_ENOMEM;
+    return 0;
 }
 
 const struct stage_ops stage_dedup_minhash = {
@@ -570,4 +642,6 @@ const struct stage_ops stage_dedup_minhash = {
     .key_size_of = mh_key_size,
     .key = mh_key,
     .decide = mh_decide,
+    .cluster_ids = true,
+    .stats_json = mh_stats_json,
 };

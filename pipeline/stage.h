@@ -89,7 +89,8 @@ struct stage_ops {
      * document reaching the stage, in parallel, then calls decide() once
      * with all keys in input order; decide() sets keep_of[i] = -1 to keep
      * record i, or the index j < i of the record it duplicates to drop it
-     * (the driver then adds "duplicate_of": id of j). key_size is the
+     * (the driver then adds "duplicate_of": id of j; j > i is allowed, for
+     * a stage that keeps a later member of a group). key_size is the
      * size of one key; a stage whose key size depends on its parameters
      * sets key_size_of instead, which the driver asks once per run. */
     size_t key_size;
@@ -98,6 +99,17 @@ struct stage_ops {
                void *key);
     int (*decide)(const void *conf, const void *keys, size_t n,
                   long long *keep_of, const char **reason);
+
+    /* Optional, global stages: the driver also gives each dropped record
+     * "cluster": a number shared by the records dropped in favour of the
+     * same kept one (1, 2, ... in input order of the clusters' first
+     * dropped member). */
+    bool cluster_ids;
+    /* Optional, global stages: add the stage's own members to its entry
+     * in stats.json (out already holds docs_in, removed, ...) from the
+     * decisions keep_of[0..n). 0 or NH_ENOMEM. */
+    int (*stats_json)(const void *conf, const long long *keep_of, size_t n,
+                      cJSON *out);
 };
 
 /* The key size of a global stage with configuration conf. */

@@ -8,6 +8,7 @@
 
 #include "err.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,7 +79,31 @@ stats_fill_json(cJSON *o, const struct stage_stats *s)
         if (!cJSON_AddNumberToObject(r, s->removed[i].reason,
                                      (double)s->removed[i].n))
             return NH_ENOMEM;
+    cJSON_ArrayForEach(r, s->extra)
+    {
+        cJSON *dup = cJSON_Duplicate(r, true);
+
+        if (!dup || !cJSON_AddItemToObject(o, r->string, dup)) {
+            cJSON_Delete(dup);
+            return NH_ENOMEM;
+        }
+    }
     return 0;
+}
+
+/* Members of a counters object that are not a stage's own. */
+static bool
+is_counter(const char *key)
+{
+    static const char *const names[] = {"docs_in",   "docs_out", "bytes_in",
+                                        "bytes_out", "seconds",  "removed",
+                                        NULL};
+    size_t i;
+
+    for (i = 0; names[i]; i++)
+        if (!strcmp(key, names[i]))
+            return true;
+    return false;
 }
 
 static uint64_t
@@ -109,6 +134,24 @@ stats_add_json(struct stage_stats *s, const cJSON *o)
             stats_removed(s, it->string, (uint64_t)it->valuedouble) < 0)
             return NH_ENOMEM;
     }
+    /* a stage's own members come from its one global pass: copied, not
+     * added up */
+    cJSON_ArrayForEach(it, o)
+    {
+        cJSON *dup;
+
+        if (!it->string || is_counter(it->string))
+            continue;
+        if (!s->extra && !(s->extra = cJSON_CreateObject()))
+            return NH_ENOMEM;
+        if (!(dup = cJSON_Duplicate(it, true)))
+            return NH_ENOMEM;
+        cJSON_DeleteItemFromObjectCaseSensitive(s->extra, it->string);
+        if (!cJSON_AddItemToObject(s->extra, it->string, dup)) {
+            cJSON_Delete(dup);
+            return NH_ENOMEM;
+        }
+    }
     return 0;
 }
 
@@ -120,5 +163,6 @@ stats_release(struct stage_stats *s)
     for (i = 0; i < s->nremoved; i++)
         free(s->removed[i].reason);
     free(s->removed);
+    cJSON_Delete(s->extra);
     memset(s, 0, sizeof(*s));
 }

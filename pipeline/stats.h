@@ -22,6 +22,7 @@ struct stage_stats {
     double seconds; /* thread time spent in the stage */
     struct reason_count *removed;
     size_t nremoved, cap;
+    cJSON *extra; /* a stage's own members (stats_json), owned, or NULL */
 };
 
 /* Count n removals for reason (copied on first use); 0 or NH_ENOMEM. */

@@ -1,6 +1,8 @@
 # t0008: dedup.minhash removes planted near duplicates (reason
-# near_duplicate, duplicate_of the first of the cluster), keeps unrelated
-# documents, and gives byte-identical output for -j1 and -j2
+# near_duplicate, duplicate_of the first of the cluster, a cluster number),
+# keeps unrelated documents, gives byte-identical output for -j1 and -j2,
+# counts clusters by size in stats.json, and with "keep": "quality" keeps
+# the member with the highest meta.quality
 . "$NH_TOP/tests/cli/lib.sh"
 
 mkdir -p corpus
@@ -35,11 +37,12 @@ def w(name, recs):
     with open(out + "/" + name, "w") as f:
         for r in recs:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
-w("a.jsonl", [{"id": "zh-orig", "text": zh_long}, {"id": "en-orig", "text": en_long}])
+w("a.jsonl", [{"id": "zh-orig", "text": zh_long, "meta": {"quality": 0.5}},
+              {"id": "en-orig", "text": en_long, "meta": {"quality": 0.9}}])
 w("b.jsonl", [{"id": "other", "text": other},
-              {"id": "zh-near", "text": zh_variant(zh_long)},
-              {"id": "en-near", "text": en_near}])
-w("c.jsonl", [{"id": "zh-copy", "text": zh_long}])
+              {"id": "zh-near", "text": zh_variant(zh_long), "meta": {"quality": 0.7}},
+              {"id": "en-near", "text": en_near, "meta": {"quality": 0.2}}])
+w("c.jsonl", [{"id": "zh-copy", "text": zh_long, "meta": {"quality": 0.7}}])
 PYEOF
 cat > mh.json <<'JSON'
 {"stages": [{"op": "normalize"}, {"op": "dedup.minhash", "threshold": 0.8}]}
@@ -64,10 +67,51 @@ for i, r in removed.items():
     assert r["reason"] == "near_duplicate", r
     assert r["removed_by"] == "dedup.minhash", r
     assert r["duplicate_of"] == want[i], r
+# clusters numbered 1, 2 in input order of their first dropped member
+# (zh-near, then en-near); zh-copy shares zh-near's
+assert removed["zh-near"]["cluster"] == 1, removed["zh-near"]
+assert removed["en-near"]["cluster"] == 2, removed["en-near"]
+assert removed["zh-copy"]["cluster"] == 1, removed["zh-copy"]
 PYEOF
+expect_eq "clusters in stats" 2 \
+    "$(json out1/stats.json '[s for s in j["stages"] if s["op"] == "dedup.minhash"][0]["clusters"]')"
+expect_eq "cluster sizes in stats" '{"2": 1, "3": 1, "4-7": 0, "8-15": 0, "16+": 0}' \
+    "$(json out1/stats.json 'json.dumps([s for s in j["stages"] if s["op"] == "dedup.minhash"][0]["cluster_sizes"])')"
+expect_eq "no clusters for other stages" "None" \
+    "$(json out1/stats.json '[s for s in j["stages"] if s["op"] == "normalize"][0].get("clusters")')"
 expect_eq "near duplicates in stats" 3 \
     "$(json out1/stats.json '[s for s in j["stages"] if s["op"] == "dedup.minhash"][0]["removed"]["near_duplicate"]')"
 validate out1/stats.json "$NH_TOP/schemas/stats.schema.json"
+
+# keep: quality keeps the highest meta.quality of each cluster, the first
+# of equal ones (zh-near and zh-copy both 0.7: zh-near)
+cat > mhq.json <<'JSON'
+{"stages": [{"op": "normalize"}, {"op": "dedup.minhash", "keep": "quality"}]}
+JSON
+validate mhq.json "$NH_TOP/schemas/pipeline.schema.json"
+for n in 1 2; do
+    "$NH_CLEAN" run --progress none -q -j $n -c mhq.json -o outq$n corpus
+done
+for f in outq1/data/* outq1/removed/*; do
+    expect_same "$f" "outq2/${f#outq1/}"
+done
+cat_shards outq1/data > keptq.jsonl
+cat_shards outq1/removed > removedq.jsonl
+"$PY" - keptq.jsonl removedq.jsonl <<'PYEOF'
+import json, sys
+kept = sorted(json.loads(l)["id"] for l in open(sys.argv[1]))
+removed = {json.loads(l)["id"]: json.loads(l) for l in open(sys.argv[2])}
+assert kept == ["en-orig", "other", "zh-near"], kept
+want = {"zh-orig": "zh-near", "zh-copy": "zh-near", "en-near": "en-orig"}
+assert {i: r["duplicate_of"] for i, r in removed.items()} == want, removed
+assert removed["zh-orig"]["cluster"] == removed["zh-copy"]["cluster"] == 1
+assert removed["en-near"]["cluster"] == 2
+PYEOF
+validate outq1/stats.json "$NH_TOP/schemas/stats.schema.json"
+if "$NH_CLEAN" run --progress none -q -c <(echo '{"stages": [{"op": "dedup.minhash", "keep": "best"}]}') -o bad corpus 2>err; then
+    fail "keep: best accepted"
+fi
+grep -q "'keep'" err || fail "no mention of 'keep': $(cat err)"
 
 # a bad parameter is a config error naming the field
 if "$NH_CLEAN" run --progress none -q -c <(echo '{"stages": [{"op": "dedup.minhash", "bands": 4}]}') -o bad corpus 2>err; then
