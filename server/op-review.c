@@ -68,7 +68,7 @@ arg_str(const cJSON *args, const char *key)
 
 struct campaign {
     int64_t id;
-    char kind[8], state[8], design[12];
+    char kind[8], design[12]; /* whether it is open: still_open() */
     double threshold;
     int64_t lease_seconds;
     cJSON *labels; /* array of strings */
@@ -93,7 +93,7 @@ campaign_load(struct store *s, int64_t id, struct campaign *c,
 
     memset(c, 0, sizeof(*c));
     rc = store_stmt(s,
-                    "SELECT kind, state, design, threshold, lease_seconds,"
+                    "SELECT kind, design, threshold, lease_seconds,"
                     " labels, strata FROM campaigns WHERE id = ?1",
                     &st, err);
     if (rc < 0)
@@ -103,13 +103,12 @@ campaign_load(struct store *s, int64_t id, struct campaign *c,
     if (src == SQLITE_ROW) {
         c->id = id;
         snprintf(c->kind, sizeof(c->kind), "%s", sqlite3_column_text(st, 0));
-        snprintf(c->state, sizeof(c->state), "%s", sqlite3_column_text(st, 1));
         snprintf(c->design, sizeof(c->design), "%s",
-                 sqlite3_column_text(st, 2));
-        c->threshold = sqlite3_column_double(st, 3);
-        c->lease_seconds = sqlite3_column_int64(st, 4);
-        c->labels = cJSON_Parse((const char *)sqlite3_column_text(st, 5));
-        c->strata = cJSON_Parse((const char *)sqlite3_column_text(st, 6));
+                 sqlite3_column_text(st, 1));
+        c->threshold = sqlite3_column_double(st, 2);
+        c->lease_seconds = sqlite3_column_int64(st, 3);
+        c->labels = cJSON_Parse((const char *)sqlite3_column_text(st, 4));
+        c->strata = cJSON_Parse((const char *)sqlite3_column_text(st, 5));
         if (!cJSON_IsArray(c->labels) || !cJSON_IsArray(c->strata))
             rc = nh_errorf(err, NH_ECORRUPT, "campaign %lld is damaged",
                            (long long)id);
@@ -1511,11 +1510,6 @@ op_review_next(struct store *s, const struct dbq_job *job,
     if ((rc = ops_arg_id(job->args, "campaign", &id, &err)) < 0 ||
         (rc = campaign_load(s, id, &c, &err)) < 0)
         goto out;
-    if (strcmp(c.state, "open")) {
-        rc = nh_errorf(&err, NH_ECONFLICT, "campaign %lld is closed",
-                       (long long)id);
-        goto out;
-    }
     if ((rc = sql_exec(db, "BEGIN IMMEDIATE", &err)) < 0)
         goto out;
     rc = still_open(s, id, &err);
@@ -1835,11 +1829,6 @@ op_review_undo(struct store *s, const struct dbq_job *job,
     if ((rc = ops_arg_id(job->args, "campaign", &id, &err)) < 0 ||
         (rc = campaign_load(s, id, &c, &err)) < 0)
         goto out;
-    if (strcmp(c.state, "open")) {
-        rc = nh_errorf(&err, NH_ECONFLICT, "campaign %lld is closed",
-                       (long long)id);
-        goto out;
-    }
     if ((rc = sql_exec(db, "BEGIN IMMEDIATE", &err)) < 0)
         goto out;
     began = true;
