@@ -21,10 +21,12 @@ PKGS    = libcjson libxxhash libutf8proc opencc libzstd zlib gumbo sqlite3 \
 WARN    = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
           -Wmissing-prototypes -Wold-style-definition -Wwrite-strings \
           -Wpointer-arith -Wformat=2 -Wundef -Wvla -fno-common
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) | sed 's/-I/-isystem /g')
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) ompi-c | \
+               sed 's/-I/-isystem /g')
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 LWS_LIBS   = $(shell pkg-config --libs libwebsockets)
 CURSES_LIBS = $(shell pkg-config --libs ncursesw)
+MPI_LIBS   = $(shell pkg-config --libs ompi-c)
 CPPFLAGS = -D_GNU_SOURCE -Icommon -Ipipeline -Iserver -Itests \
            -include common/banned.h
 OPT_CFLAGS = -O2 -g -pthread
@@ -34,7 +36,8 @@ LDLIBS  = $(PKG_LIBS) -lm -pthread
 comma   = ,
 
 COMMON_SRC = $(wildcard common/*.c)
-PIPE_SRC   = $(filter-out pipeline/main.c,$(wildcard pipeline/*.c))
+PIPE_SRC   = $(filter-out pipeline/main.c pipeline/mpi.c,\
+                $(wildcard pipeline/*.c))
 SERVER_SRC = $(filter-out server/nhd.c,$(wildcard server/*.c))
 UNIT_SRC   = $(wildcard tests/unit/test-*.c)
 TUI_SRC    = $(wildcard tui/*.c)
@@ -74,9 +77,10 @@ $(1)/libnhserver.a: $(SERVER_SRC:%.c=$(1)/obj/%.o)
 	@rm -f $$@
 	$$(Q)ar rcs $$@ $$^
 
-$(1)/nh-clean: $(1)/obj/pipeline/main.o $(1)/libnhpipe.a $(1)/libnhcommon.a
+$(1)/nh-clean: $(1)/obj/pipeline/main.o $(1)/obj/pipeline/mpi.o \
+              $(1)/libnhpipe.a $(1)/libnhcommon.a
 	@echo "  LINK    $$@"
-	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(LDLIBS)
+	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(MPI_LIBS) $$(LDLIBS)
 
 $(1)/nhd: $(1)/obj/server/nhd.o $(1)/libnhserver.a $(1)/libnhpipe.a \
           $(1)/libnhcommon.a

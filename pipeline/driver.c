@@ -16,7 +16,9 @@
 
 #include "arena.h"
 #include "config.h"
+#include "dist.h"
 #include "hash.h"
+#include "join.h"
 #include "jsonl.h"
 #include "log.h"
 #include "stats.h"
@@ -237,6 +239,7 @@ struct run {
     const struct run_opts *opts;
     char *work;    /* OUT/.work */
     size_t nstats; /* 1 + nstages: [0] is "read" */
+    size_t lo, hi; /* this rank's units (all of them without MPI) */
 
     /* work distribution for the current segment (atomic: the progress
      * thread reads it, and the phase, while the main thread moves on) */
@@ -498,12 +501,12 @@ process_doc(struct worker *w, struct unit_out *o, struct doc *d,
     if (sg->global >= 0) {
         const struct pstage *ps = &p->stages[sg->global];
         size_t ksz = stage_key_size(ps->ops, ps->conf);
-        uint64_t nbytes = d->text.len;
+        uint64_t nbytes = d->text.len, off = nh_writer_bytes(o->docs);
         uint32_t idlen = (uint32_t)strlen(d->id);
         double t0 = now_sec();
 
         strbuf_reset(&w->keybuf);
-        if ((rc = strbuf_grow(&w->keybuf, ksz + 12 + idlen)) < 0)
+        if ((rc = strbuf_grow(&w->keybuf, ksz + JOIN_TRAILER + idlen)) < 0)
             return nh_errorf(err, rc, "out of memory");
         rc = ps->ops->key(ps->conf, &w->ctx[sg->global], d, w->keybuf.buf);
         o->st[sg->global + 1].seconds += now_sec() - t0;
@@ -511,6 +514,7 @@ process_doc(struct worker *w, struct unit_out *o, struct doc *d,
             return nh_errorf(err, rc, "%s: %s", ps->where, nh_strerror(rc));
         w->keybuf.len = ksz;
         strbuf_add(&w->keybuf, &nbytes, 8);
+        strbuf_add(&w->keybuf, &off, 8);
         strbuf_add(&w->keybuf, &idlen, 4);
         strbuf_add(&w->keybuf, d->id, idlen);
         if ((rc = nh_writer_write(o->keys, w->keybuf.buf, w->keybuf.len, err)) <
@@ -746,7 +750,7 @@ worker_main(void *arg)
         size_t u = atomic_fetch_add(&r->next_unit, 1);
         struct nh_error e;
 
-        if (u >= r->in->nunits)
+        if (u >= r->hi)
             break;
         work_path(r, &w->path, u, 's', r->seg, ".stats.json");
         if (!file_exists(w->path.buf)) {
@@ -787,161 +791,68 @@ global_stats_path(const struct run *r, struct strbuf *sb, size_t k)
     strbuf_addf(sb, "%s/g%zu.stats.json", r->work, k);
 }
 
-/* Decide the global stage ending segment k over all units' keys, in input
- * order, and write each unit's decisions. */
+struct join_files {
+    const struct run *r;
+    size_t k;
+};
+
+static void
+join_path(void *arg, size_t u, enum join_file kind, struct strbuf *sb)
+{
+    const struct join_files *f = arg;
+
+    if (kind == JOIN_DECISIONS)
+        work_path(f->r, sb, u, 'g', f->k, "");
+    else
+        work_path(f->r, sb, u, 's', f->k,
+                  kind == JOIN_KEYS ? ".keys" : ".jsonl");
+}
+
+/* Decide the global stage ending segment k over all units' keys
+ * (pipeline/join.c) and write each unit's decisions and gK.stats.json. */
 static int
 global_pass(struct run *r, size_t k, struct nh_error *err)
 {
     const struct pipeline *p = r->p;
     long g = p->segs[k].global;
     const struct pstage *ps = &p->stages[g];
-    size_t ksz = stage_key_size(ps->ops, ps->conf), n = 0, cap = 0, u, i;
-    struct strbuf keys = STRBUF_INIT, file = STRBUF_INIT, path = STRBUF_INIT;
-    struct strbuf out = STRBUF_INIT;
-    struct arena ids = ARENA_INIT;
-    char **idv = NULL;
-    uint64_t *bytes = NULL;
-    size_t *per_unit = NULL;
-    long long *keep_of = NULL, *cluster = NULL, nclusters = 0;
-    struct stage_stats st = {0};
-    const char *reason = "duplicate";
+    struct join_files f = {r, k};
+    struct join_job j = {
+        .ops = ps->ops,
+        .conf = ps->conf,
+        .where = ps->where,
+        .text_field = p->text_field,
+        .nunits = r->in->nunits,
+        .path = join_path,
+        .arg = &f,
+        .memory = r->opts->memory,
+        .tmpdir = r->work,
+        .dist = r->opts->dist,
+        .unit_lo = r->lo,
+        .unit_hi = r->hi,
+    };
+    struct strbuf path = STRBUF_INIT;
     cJSON *js = NULL, *arr;
     double t0 = now_sec();
-    int rc = 0;
+    int rc;
 
-    per_unit = calloc(r->in->nunits ? r->in->nunits : 1, sizeof(*per_unit));
-    if (!per_unit)
-        goto nomem;
-    for (u = 0; u < r->in->nunits; u++) {
-        struct nh_reader *rd;
-        size_t off = 0;
-
-        work_path(r, &path, u, 's', k, ".keys");
-        if ((rc = nh_reader_open(&rd, path.buf, err)) < 0)
-            goto out;
-        strbuf_reset(&file);
-        rc = nh_reader_all(rd, &file, SIZE_MAX, err);
-        nh_reader_close(rd);
-        if (rc < 0)
-            goto out;
-        while (off < file.len) {
-            uint64_t nb;
-            uint32_t idlen;
-
-            if (file.len - off < ksz + 12)
-                goto corrupt;
-            memcpy(&nb, file.buf + off + ksz, 8);
-            memcpy(&idlen, file.buf + off + ksz + 8, 4);
-            if (file.len - off - ksz - 12 < idlen)
-                goto corrupt;
-            if (n == cap) {
-                size_t nc = cap ? cap * 2 : 1024;
-                void *a = realloc(idv, nc * sizeof(*idv));
-                void *b = a ? realloc(bytes, nc * sizeof(*bytes)) : NULL;
-
-                if (a)
-                    idv = a;
-                if (!b)
-                    goto nomem;
-                bytes = b;
-                cap = nc;
-            }
-            if (strbuf_add(&keys, file.buf + off, ksz) < 0 ||
-                !(idv[n] =
-                      arena_strndup(&ids, file.buf + off + ksz + 12, idlen)))
-                goto nomem;
-            bytes[n++] = nb;
-            per_unit[u]++;
-            off += ksz + 12 + idlen;
+    rc = join_run(&j, err);
+    if (rc == 0 && (!j.dist || j.dist->rank == 0)) {
+        j.st.seconds = now_sec() - t0;
+        js = cJSON_CreateObject();
+        arr = stats_to_json(&j.st);
+        if (!js || !arr || !cJSON_AddNumberToObject(js, "stage", (double)g) ||
+            !cJSON_AddItemToObject(js, "stats", arr)) {
+            cJSON_Delete(arr);
+            rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+        } else {
+            global_stats_path(r, &path, k);
+            rc = write_json_atomic(path.buf, js, err);
         }
     }
-    keep_of = malloc((n ? n : 1) * sizeof(*keep_of));
-    if (!keep_of)
-        goto nomem;
-    rc = ps->ops->decide(ps->conf, strbuf_str(&keys), n, keep_of, &reason);
-    if (rc < 0) {
-        nh_errorf(err, rc, "%s: %s", ps->where, nh_strerror(rc));
-        goto out;
-    }
-    st.docs_in = n;
-    for (i = 0; i < n; i++) {
-        st.bytes_in += bytes[i];
-        if (keep_of[i] < 0) {
-            st.docs_out++;
-            st.bytes_out += bytes[i];
-        }
-    }
-    if (st.docs_in > st.docs_out &&
-        stats_removed(&st, reason, st.docs_in - st.docs_out) < 0)
-        goto nomem;
-    if (ps->ops->cluster_ids) {
-        if (!(cluster = calloc(n ? n : 1, sizeof(*cluster))))
-            goto nomem;
-        for (i = 0; i < n; i++) {
-            long long of = keep_of[i];
-
-            if (of >= 0 && (size_t)of < n && (size_t)of != i && !cluster[of])
-                cluster[of] = ++nclusters;
-        }
-    }
-    for (u = 0, i = 0; u < r->in->nunits; u++) {
-        size_t j;
-
-        strbuf_reset(&out);
-        for (j = 0; j < per_unit[u]; j++, i++) {
-            long long of = keep_of[i];
-
-            if (of < 0 || (size_t)of >= n || (size_t)of == i) {
-                rc = strbuf_add(&out, "0\n", 2);
-            } else {
-                strbuf_addch(&out, '[');
-                strbuf_add_json_str(&out, reason, strlen(reason));
-                strbuf_addch(&out, ',');
-                strbuf_add_json_str(&out, idv[of], strlen(idv[of]));
-                if (cluster)
-                    strbuf_addf(&out, ",%lld", cluster[of]);
-                rc = strbuf_add(&out, "]\n", 2);
-            }
-            if (rc < 0)
-                goto nomem;
-        }
-        work_path(r, &path, u, 'g', k, "");
-        if ((rc = write_file_atomic(path.buf, strbuf_str(&out), out.len, err)) <
-            0)
-            goto out;
-    }
-    st.seconds = now_sec() - t0;
-    js = cJSON_CreateObject();
-    cJSON_AddNumberToObject(js, "stage", (double)g);
-    arr = stats_to_json(&st);
-    if (!js || !arr ||
-        (ps->ops->stats_json &&
-         ps->ops->stats_json(ps->conf, keep_of, n, arr) < 0)) {
-        cJSON_Delete(arr);
-        goto nomem;
-    }
-    cJSON_AddItemToObject(js, "stats", arr);
-    global_stats_path(r, &path, k);
-    rc = write_json_atomic(path.buf, js, err);
-    goto out;
-corrupt:
-    rc = nh_errorf(err, NH_ECORRUPT, "'%s' is corrupt", path.buf);
-    goto out;
-nomem:
-    rc = nh_errorf(err, NH_ENOMEM, "out of memory");
-out:
     cJSON_Delete(js);
-    stats_release(&st);
-    strbuf_release(&keys);
-    strbuf_release(&file);
+    stats_release(&j.st);
     strbuf_release(&path);
-    strbuf_release(&out);
-    arena_release(&ids);
-    free(idv);
-    free(bytes);
-    free(per_unit);
-    free(keep_of);
-    free(cluster);
     return rc;
 }
 
@@ -949,6 +860,7 @@ out:
 
 struct shard_out {
     const char *dir;
+    char prefix[16]; /* "part-", or "part-rNNN-" for rank NNN under MPI */
     int zstd_level;
     uint64_t cap;
     size_t idx;
@@ -972,8 +884,8 @@ shard_write(struct shard_out *s, const char *line, size_t len,
     if (!s->w) {
         char path[4096];
 
-        snprintf(path, sizeof(path), "%s/part-%05zu.jsonl%s", s->dir, s->idx++,
-                 s->zstd_level ? ".zst" : "");
+        snprintf(path, sizeof(path), "%s/%s%05zu.jsonl%s", s->dir, s->prefix,
+                 s->idx++, s->zstd_level ? ".zst" : "");
         if ((rc = nh_writer_open(&s->w, path, s->zstd_level, err)) < 0)
             return rc;
         nh_writer_write_behind(s->w);
@@ -1425,21 +1337,21 @@ run_segment(struct run *r, size_t k, struct nh_error *err)
 
     r->seg = k;
     r->phase = "stages";
-    atomic_store(&r->next_unit, 0);
+    atomic_store(&r->next_unit, r->lo);
     atomic_store(&r->units_done, 0);
     if (k == 0) {
         /* units finished by an earlier, interrupted run */
         struct strbuf path = STRBUF_INIT;
 
-        for (u = 0; u < r->in->nunits; u++) {
+        for (u = r->lo; u < r->hi; u++) {
             work_path(r, &path, u, 's', 0, ".stats.json");
             if (file_exists(path.buf))
                 atomic_fetch_add(&r->bytes_done, r->in->units[u].bytes);
         }
         strbuf_release(&path);
     }
-    if ((size_t)n > r->in->nunits)
-        n = r->in->nunits ? (int)r->in->nunits : 1;
+    if ((size_t)n > r->hi - r->lo)
+        n = r->hi > r->lo ? (int)(r->hi - r->lo) : 1;
     tids = calloc((size_t)n, sizeof(*tids));
     ws = calloc((size_t)n, sizeof(*ws));
     if (!tids || !ws) {
@@ -1469,6 +1381,41 @@ run_segment(struct run *r, size_t k, struct nh_error *err)
     return 0;
 }
 
+/* ---- ranks (MPI) --------------------------------------------------------- */
+
+static bool
+is_rank0(const struct run *r)
+{
+    return !r->opts->dist || r->opts->dist->rank == 0;
+}
+
+/* The lowest rc of all ranks; a rank that did not fail itself says so. */
+static int
+agree(struct run *r, int rc, struct nh_error *err)
+{
+    int all = dist_agree(r->opts->dist, rc);
+
+    if (all < 0 && rc >= 0)
+        nh_errorf(err, all, "another rank failed (see its message)");
+    return all < 0 ? all : rc;
+}
+
+/* Rank 0's rc, on every rank. */
+static int
+from_rank0(struct run *r, int rc, struct nh_error *err)
+{
+    const struct dist *d = r->opts->dist;
+    int r0 = rc;
+
+    if (!d)
+        return rc;
+    if (d->bcast(d, &r0, sizeof(r0)) < 0)
+        return nh_errorf(err, NH_EIO, "MPI broadcast failed");
+    if (r0 < 0 && d->rank != 0)
+        nh_errorf(err, r0, "rank 0 failed (see its message)");
+    return r0;
+}
+
 static int
 finish(struct run *r, double t0, struct nh_error *err)
 {
@@ -1479,25 +1426,35 @@ finish(struct run *r, double t0, struct nh_error *err)
     struct stage_stats *tot;
     size_t u, k, done = last_run_segment(p), i;
     cJSON *js = NULL;
-    int rc;
+    int rc = 0;
 
     r->phase = "merge";
     tot = calloc(r->nstats, sizeof(*tot));
     if (!tot)
         return nh_errorf(err, NH_ENOMEM, "out of memory");
-    if ((rc = sum_stats(r, tot, err)) < 0)
-        goto out;
     strbuf_addf(&dir, "%s/data", r->opts->out);
     strbuf_addf(&rdir, "%s/removed", r->opts->out);
-    if ((rc = clean_dir(dir.buf, err)) < 0 ||
-        (rc = clean_dir(rdir.buf, err)) < 0)
+    if (is_rank0(r)) {
+        rc = sum_stats(r, tot, err);
+        if (rc == 0)
+            rc = clean_dir(dir.buf, err);
+        if (rc == 0)
+            rc = clean_dir(rdir.buf, err);
+    }
+    if ((rc = agree(r, rc, err)) < 0) /* nobody writes before the clean */
         goto out;
     data.dir = dir.buf;
     removed.dir = rdir.buf;
+    if (r->opts->dist)
+        snprintf(data.prefix, sizeof(data.prefix), "part-r%03d-",
+                 r->opts->dist->rank);
+    else
+        snprintf(data.prefix, sizeof(data.prefix), "part-");
+    memcpy(removed.prefix, data.prefix, sizeof(data.prefix));
     data.zstd_level = removed.zstd_level = p->zstd_level;
     data.cap = removed.cap = p->shard_bytes;
     w.r = r;
-    for (u = 0; u < r->in->nunits && rc == 0; u++) {
+    for (u = r->lo; u < r->hi && rc == 0; u++) {
         for (k = 0; k <= done && rc == 0; k++) {
             work_path(r, &path, u, 's', k, ".rm.jsonl");
             rc = shard_copy(&removed, path.buf, err);
@@ -1507,14 +1464,30 @@ finish(struct run *r, double t0, struct nh_error *err)
             rc = fused_tail(p) ? merge_decided(&w, u, &data, &removed, err)
                                : shard_copy(&data, path.buf, err);
     }
-    if (rc < 0 || (rc = shard_close(&data, err)) < 0 ||
-        (rc = shard_close(&removed, err)) < 0)
+    if (rc == 0 && (rc = shard_close(&data, err)) == 0)
+        rc = shard_close(&removed, err);
+    if ((rc = agree(r, rc, err)) < 0)
+        goto out;
+    if (r->opts->dist) {
+        uint64_t v[5] = {data.docs, data.bytes, data.idx, removed.docs,
+                         removed.idx};
+
+        if (r->opts->dist->sum(r->opts->dist, v, 5) < 0) {
+            rc = nh_errorf(err, NH_EIO, "MPI reduction failed");
+            goto out;
+        }
+        data.docs = v[0], data.bytes = v[1], data.idx = v[2];
+        removed.docs = v[3], removed.idx = v[4];
+    }
+    if (!is_rank0(r))
         goto out;
     js = run_json(r, tot, &data, &removed, now_sec() - t0);
     if (!js) {
         rc = nh_errorf(err, NH_ENOMEM, "out of memory");
         goto out;
     }
+    if (r->opts->dist)
+        cJSON_AddNumberToObject(js, "ranks", r->opts->dist->size);
     strbuf_reset(&path);
     strbuf_addf(&path, "%s/stats.json", r->opts->out);
     if ((rc = write_json_atomic(path.buf, js, err)) < 0)
@@ -1551,6 +1524,19 @@ driver_run(const struct pipeline *p, const struct input_set *in,
     r.in = in;
     r.opts = opts;
     r.nstats = p->nstages + 1;
+    r.lo = 0;
+    r.hi = in->nunits;
+    if (opts->dist) {
+        uint64_t *ub = calloc(in->nunits + 1, sizeof(*ub));
+        size_t u;
+
+        if (!ub)
+            return nh_errorf(err, NH_ENOMEM, "out of memory");
+        for (u = 0; u < in->nunits; u++)
+            ub[u] = in->units[u].bytes;
+        dist_share(opts->dist, ub, in->nunits, &r.lo, &r.hi);
+        free(ub);
+    }
     r.phase = "stages";
     r.started = t0;
     {
@@ -1565,7 +1551,8 @@ driver_run(const struct pipeline *p, const struct input_set *in,
     if (strbuf_addf(&work, "%s/.work", opts->out) < 0)
         return nh_errorf(err, NH_ENOMEM, "out of memory");
     r.work = work.buf;
-    rc = prepare_out(&r, err);
+    rc = is_rank0(&r) ? prepare_out(&r, err) : 0;
+    rc = from_rank0(&r, rc, err);
     if (rc == 1) {
         nh_info("'%s' already holds this finished run; nothing to do",
                 opts->out);
@@ -1582,16 +1569,18 @@ driver_run(const struct pipeline *p, const struct input_set *in,
 
         double ts = now_sec();
 
-        if ((rc = run_segment(&r, k, err)) < 0)
+        rc = run_segment(&r, k, err);
+        if ((rc = agree(&r, rc, err)) < 0)
             break;
         nh_debug("segment %zu: %.2f s", k, now_sec() - ts);
         if (p->segs[k].global < 0)
             continue;
         global_stats_path(&r, &gpath, k);
-        if (!file_exists(gpath.buf)) {
+        if (from_rank0(&r, !file_exists(gpath.buf), err) == 1) {
             r.phase = p->stages[p->segs[k].global].ops->name;
             ts = now_sec();
             rc = global_pass(&r, k, err);
+            rc = agree(&r, rc, err);
             nh_debug("%s: %.2f s", r.phase, now_sec() - ts);
         }
         strbuf_release(&gpath);

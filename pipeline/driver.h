@@ -58,10 +58,14 @@ void pipeline_release(struct pipeline *p);
 
 enum progress_mode { PROGRESS_NONE, PROGRESS_BAR, PROGRESS_JSON };
 
+struct dist;
+
 struct run_opts {
     const char *out;
     int threads;
     enum progress_mode progress;
+    size_t memory;           /* bytes for a global pass's sort (--memory) */
+    const struct dist *dist; /* NULL: one process; else this rank's view */
 };
 
 /* Run p over in into opts->out; resumes a partial run of the same config

@@ -8,6 +8,7 @@
 #include "driver.h"
 #include "jsonl.h"
 #include "log.h"
+#include "nhmpi.h"
 #include "report.h"
 
 #include <getopt.h>
@@ -35,6 +36,9 @@ static const char usage_text[] =
     "  -o, --output DIR      output directory: data/, removed/, stats.json\n"
     "  -j, --threads N       work units in parallel (default: all cores);\n"
     "                        the output is the same for any N\n"
+    "      --memory SIZE     memory for sorting dedup keys (K, M, G\n"
+    "                        suffixes; default: a quarter of the RAM);\n"
+    "                        beyond it, sorted runs go to OUT/.work\n"
     "      --progress MODE   bar (default on a terminal), json (lines on\n"
     "                        stdout, for nhd) or none\n"
     "  -q, --quiet           no summary table\n"
@@ -72,6 +76,48 @@ load_config(struct pipeline *p, const char *path, struct nh_error *err)
     return rc;
 }
 
+/* "512M", "2G", "1048576": bytes, or 0 when malformed or under 1 MiB. */
+static size_t
+parse_size(const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    double mul = 1;
+
+    if (end == s || v <= 0)
+        return 0;
+    switch (*end) {
+    case 'K':
+    case 'k':
+        mul = 1024.0;
+        end++;
+        break;
+    case 'M':
+    case 'm':
+        mul = 1024.0 * 1024;
+        end++;
+        break;
+    case 'G':
+    case 'g':
+        mul = 1024.0 * 1024 * 1024;
+        end++;
+        break;
+    case 'T':
+    case 't':
+        mul = 1024.0 * 1024 * 1024 * 1024;
+        end++;
+        break;
+    default:
+        break;
+    }
+    if (*end == 'i' || *end == 'B')
+        end += *end == 'i' && end[1] == 'B' ? 2 : 1;
+    v *= mul;
+    if (*end || v < 1024.0 * 1024 || v > 1e18)
+        return 0;
+    return (size_t)v;
+}
+
 static int
 cmd_run(int argc, char **argv)
 {
@@ -80,6 +126,7 @@ cmd_run(int argc, char **argv)
         {"output", required_argument, NULL, 'o'},
         {"threads", required_argument, NULL, 'j'},
         {"progress", required_argument, NULL, 'p'},
+        {"memory", required_argument, NULL, 'm'},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -87,6 +134,7 @@ cmd_run(int argc, char **argv)
     };
     const char *config = NULL;
     struct run_opts ro = {0};
+    struct dist dist;
     struct pipeline p;
     struct input_set in;
     struct nh_error err = {0};
@@ -94,10 +142,22 @@ cmd_run(int argc, char **argv)
     long n;
     int c, rc;
 
+    if (nh_mpi_init(&dist, &argc, &argv) < 0) {
+        fprintf(stderr, "nh-clean: cannot start MPI\n");
+        return 1;
+    }
     ro.threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (ro.threads < 1)
         ro.threads = 1;
     ro.progress = isatty(2) ? PROGRESS_BAR : PROGRESS_NONE;
+    {
+        long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+
+        ro.memory = pages > 0 && psz > 0 ? (size_t)pages * (size_t)psz / 4
+                                         : (size_t)1 << 30;
+        if (ro.memory < ((size_t)64 << 20))
+            ro.memory = (size_t)64 << 20;
+    }
     while ((c = getopt_long(argc, argv, "c:o:j:qvh", opts, NULL)) != -1) {
         char *end;
 
@@ -126,6 +186,13 @@ cmd_run(int argc, char **argv)
             else {
                 fprintf(stderr,
                         "nh-clean: --progress must be bar, json or none\n");
+                return 2;
+            }
+            break;
+        case 'm':
+            if (!(ro.memory = parse_size(optarg))) {
+                fprintf(stderr, "nh-clean: --memory must be a size of at "
+                                "least 1M, like 512M or 4G\n");
                 return 2;
             }
             break;
@@ -168,11 +235,18 @@ cmd_run(int argc, char **argv)
         pipeline_release(&p);
         return 2;
     }
+    if (dist.size > 1) {
+        ro.dist = &dist;
+        if (dist.rank != 0) { /* rank 0 speaks for the run */
+            ro.progress = PROGRESS_NONE;
+            quiet = true;
+        }
+    }
     rc = driver_run(&p, &in, &ro, &err);
     if (rc < 0) {
         fprintf(stderr, "nh-clean: %s\n", err.msg);
         rc = rc == NH_EEXIST ? 2 : 1;
-    } else if (ro.progress == PROGRESS_JSON) {
+    } else if (ro.progress == PROGRESS_JSON && dist.rank == 0) {
         printf("{\"event\":\"done\",\"output\":");
         fflush(stdout);
         {
@@ -284,8 +358,12 @@ main(int argc, char **argv)
         printf("nh-clean %s\n", VERSION);
         return 0;
     }
-    if (!strcmp(argv[1], "run"))
-        return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "run")) {
+        int rc = cmd_run(argc - 1, argv + 1);
+
+        nh_mpi_finalize();
+        return rc;
+    }
     if (!strcmp(argv[1], "stats"))
         return cmd_stats(argc - 1, argv + 1);
     if (!strcmp(argv[1], "dedup-report"))

@@ -28,6 +28,11 @@ void minhash_state_free(struct minhash_state *st);
 int minhash_signature(const void *conf, struct minhash_state *st,
                       const char *text, size_t len, uint64_t *sig);
 
+/* The exact Jaccard similarity of the shingle sets of a and b into *sim
+ * (1 for two empty sets); 0 or NH_ENOMEM. */
+int minhash_jaccard(const void *conf, struct minhash_state *st, const char *a,
+                    size_t alen, const char *b, size_t blen, double *sim);
+
 /* Whether the stage would take character n-grams of this text. */
 int minhash_is_cjk_text(const char *text, size_t len);
 

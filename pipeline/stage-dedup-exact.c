@@ -1,12 +1,11 @@
 /* stage-dedup-exact.c - drop exact duplicates across the whole run
  *
  * A global stage: the driver hashes every document's text with XXH3-128
- * in the worker threads (key), then calls decide once with all hashes in
- * input order. The first document with a given hash is kept; each later
- * one is dropped and names the kept one in "duplicate_of". Runs after
- * normalize, so texts that differ only in width forms, whitespace or
- * control characters count as the same. Memory: 16 bytes per document
- * for the keys, plus a table of 8 bytes per slot at most half full.
+ * in the worker threads (key); the global pass (pipeline/join.c) joins
+ * documents with equal hashes, one band of 16 bytes. The first document
+ * with a given hash is kept; each later one is dropped and names the kept
+ * one in "duplicate_of". Runs after normalize, so texts that differ only
+ * in width forms, whitespace or control characters count as the same.
  */
 #include "config.h"
 #include "hash.h"
@@ -38,49 +37,18 @@ dedup_key(const void *conf, struct stage_ctx *ctx, struct doc *d, void *key)
     return 0;
 }
 
-static int
-dedup_decide(const void *conf, const void *keys, size_t n, long long *keep_of,
-             const char **reason)
+static void
+dedup_join_spec(const void *conf, struct join_spec *js)
 {
-    const struct nh_h128 *k = keys;
-    size_t cap = 16, mask, i;
-    int64_t *slot; /* index + 1 of the first record with a hash; 0 = empty */
-
     (void)conf;
-    *reason = "exact_duplicate";
-    while (cap < 2 * n)
-        cap *= 2;
-    slot = calloc(cap, sizeof(*slot));
-    if (!slot)
-        return NH_ENOMEM;
-    mask = cap - 1;
-    for (i = 0; i < n; i++) {
-        struct nh_h128 h;
-        size_t s;
-
-        memcpy(&h, &k[i], sizeof(h));
-        s = (size_t)h.lo & mask;
-        keep_of[i] = -1;
-        for (;;) {
-            if (!slot[s]) {
-                slot[s] = (int64_t)i + 1;
-                break;
-            }
-            if (!memcmp(&k[slot[s] - 1], &h, sizeof(h))) {
-                keep_of[i] = slot[s] - 1;
-                break;
-            }
-            s = (s + 1) & mask;
-        }
-    }
-    free(slot);
-    return 0;
+    js->bands = 1;
+    js->band_size = sizeof(struct nh_h128);
+    js->reason = "exact_duplicate";
 }
 
 const struct stage_ops stage_dedup_exact = {
     .name = "dedup.exact",
     .init = dedup_init,
-    .key_size = sizeof(struct nh_h128),
+    .join_spec = dedup_join_spec,
     .key = dedup_key,
-    .decide = dedup_decide,
 };

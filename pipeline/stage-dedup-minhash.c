@@ -35,11 +35,19 @@
 
 #include <utf8proc.h>
 
+/* The weight of false positives against false negatives when choosing
+ * (b, r): 0.4 / 0.6 gives b = 10, r = 12 for the defaults, which finds
+ * 99.5% of pairs with Jaccard >= 0.9 (0.5 / 0.5 gives 9 x 13: 98.8%)
+ * while pairs below 0.7 rarely become candidates; docs/BENCHMARKS.md
+ * ("dedup.minhash accuracy") has the measurements behind the choice. */
+#define MH_FP_WEIGHT 0.4
+
 #define LANES 8 /* minima computed together; num_perm is padded to this */
 
 struct mh_conf {
     int ngram, num_perm, bands, rows;
     bool by_quality; /* keep: "quality" (a double follows the band keys) */
+    double verify;   /* > 0: candidates need this exact Jaccard */
     size_t lanes;    /* num_perm rounded up to LANES */
     uint64_t *a, *b;
 };
@@ -90,7 +98,7 @@ minhash_choose(double threshold, int num_perm, int *bands, int *rows)
         for (r = 1; b * r <= num_perm; r++) {
             double fp = integrate(0, threshold, b, r, false);
             double fn = integrate(threshold, 1, b, r, true);
-            double e = 0.5 * fp + 0.5 * fn;
+            double e = MH_FP_WEIGHT * fp + (1 - MH_FP_WEIGHT) * fn;
 
             if (e < best) {
                 best = e;
@@ -137,19 +145,17 @@ mh_init(const cJSON *params, const char *where, void **conf,
                          "%s: 'keep' must be \"first\" or \"quality\"", where);
     if (keep)
         by_quality = !strcmp(keep->valuestring, "quality");
-    if (verify)
-        return nh_errorf(err, NH_EINVAL,
-                         "%s: 'verify' is not supported yet (see "
-                         "docs/stages/dedup.minhash.md)",
-                         where);
     if (!bands != !rows)
         return nh_errorf(err, NH_EINVAL,
                          "%s: 'bands' and 'rows' go together (give both or "
                          "neither)",
                          where);
-    if (bands && cJSON_GetObjectItemCaseSensitive(params, "threshold"))
+    if (bands && !verify &&
+        cJSON_GetObjectItemCaseSensitive(params, "threshold"))
         return nh_errorf(err, NH_EINVAL,
-                         "%s: give either 'threshold' or 'bands' and 'rows'",
+                         "%s: give either 'threshold' or 'bands' and 'rows' "
+                         "(both only with 'verify', which checks candidates "
+                         "against 'threshold')",
                          where);
     if (bands && bands * rows > num_perm)
         return nh_errorf(err, NH_EINVAL,
@@ -161,6 +167,7 @@ mh_init(const cJSON *params, const char *where, void **conf,
     c->ngram = (int)ngram;
     c->num_perm = (int)num_perm;
     c->by_quality = by_quality;
+    c->verify = verify ? threshold : 0;
     if (bands) {
         c->bands = (int)bands;
         c->rows = (int)rows;
@@ -205,13 +212,16 @@ mh_free(void *conf)
     }
 }
 
-static size_t
-mh_key_size(const void *conf)
+static void
+mh_join_spec(const void *conf, struct join_spec *js)
 {
     const struct mh_conf *c = conf;
 
-    return (size_t)c->bands * sizeof(uint64_t) +
-           (c->by_quality ? sizeof(double) : 0);
+    js->bands = (size_t)c->bands;
+    js->band_size = sizeof(uint64_t);
+    js->by_quality = c->by_quality;
+    js->verify = c->verify;
+    js->reason = "near_duplicate";
 }
 
 /* ---- shingles ------------------------------------------------------------ */
@@ -388,17 +398,46 @@ minhash_is_cjk_text(const char *text, size_t len)
     return rc < 0 ? rc : cjk;
 }
 
+/* Fill st->sh with the shingle hashes of text; their number in *ns. */
+static int
+shingles(const struct mh_conf *c, struct minhash_state *st, const char *text,
+         size_t len, size_t *ns)
+{
+    size_t nc, nw, i, n = (size_t)c->ngram;
+    int rc;
+    bool cjk;
+
+    *ns = 0;
+    if ((rc = reserve(st, len + 1)) < 0)
+        return rc;
+    cjk = split(st, text, len, &nc, &nw, &rc);
+    if (rc < 0)
+        return rc;
+    if (cjk) {
+        if (nc < n)
+            st->sh[(*ns)++] = nh_hash64(st->cps, nc * sizeof(*st->cps));
+        else
+            for (i = 0; i + n <= nc; i++)
+                st->sh[(*ns)++] = nh_hash64(st->cps + i, n * sizeof(*st->cps));
+    } else {
+        if (nw < n)
+            st->sh[(*ns)++] = nh_hash64(st->words, nw * sizeof(*st->words));
+        else
+            for (i = 0; i + n <= nw; i++)
+                st->sh[(*ns)++] =
+                    nh_hash64(st->words + i, n * sizeof(*st->words));
+    }
+    return 0;
+}
+
 /* Fill st->sig (c->lanes minima) for text. */
 static int
 signature(const struct mh_conf *c, struct minhash_state *st, const char *text,
           size_t len)
 {
-    size_t nc, nw, ns = 0, i, n = (size_t)c->ngram;
+    size_t ns;
     int rc;
-    bool cjk;
 
-    if ((rc = reserve(st, len + 1)) < 0)
-        return rc;
     if (st->sig_cap < c->lanes) {
         void *p = realloc(st->sig, c->lanes * sizeof(*st->sig));
 
@@ -407,23 +446,66 @@ signature(const struct mh_conf *c, struct minhash_state *st, const char *text,
         st->sig = p;
         st->sig_cap = c->lanes;
     }
-    cjk = split(st, text, len, &nc, &nw, &rc);
-    if (rc < 0)
+    if ((rc = shingles(c, st, text, len, &ns)) < 0)
         return rc;
-    if (cjk) {
-        if (nc < n)
-            st->sh[ns++] = nh_hash64(st->cps, nc * sizeof(*st->cps));
-        else
-            for (i = 0; i + n <= nc; i++)
-                st->sh[ns++] = nh_hash64(st->cps + i, n * sizeof(*st->cps));
-    } else {
-        if (nw < n)
-            st->sh[ns++] = nh_hash64(st->words, nw * sizeof(*st->words));
-        else
-            for (i = 0; i + n <= nw; i++)
-                st->sh[ns++] = nh_hash64(st->words + i, n * sizeof(*st->words));
-    }
     minima(c->a, c->b, c->lanes, st->sh, ns, st->sig);
+    return 0;
+}
+
+static int
+cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+    return a < b ? -1 : a > b;
+}
+
+/* Sort and drop repeats; the new count. */
+static size_t
+sort_unique(uint64_t *v, size_t n)
+{
+    size_t i, m = 0;
+
+    qsort(v, n, sizeof(*v), cmp_u64);
+    for (i = 0; i < n; i++)
+        if (m == 0 || v[i] != v[m - 1])
+            v[m++] = v[i];
+    return m;
+}
+
+int
+minhash_jaccard(const void *conf, struct minhash_state *st, const char *a,
+                size_t alen, const char *b, size_t blen, double *sim)
+{
+    const struct mh_conf *c = conf;
+    size_t na, nb, i = 0, k = 0, both = 0;
+    uint64_t *sa;
+    int rc;
+
+    if ((rc = shingles(c, st, a, alen, &na)) < 0)
+        return rc;
+    if (!(sa = malloc((na ? na : 1) * sizeof(*sa))))
+        return NH_ENOMEM;
+    memcpy(sa, st->sh, na * sizeof(*sa));
+    na = sort_unique(sa, na);
+    if ((rc = shingles(c, st, b, blen, &nb)) < 0) {
+        free(sa);
+        return rc;
+    }
+    nb = sort_unique(st->sh, nb);
+    while (i < na && k < nb) {
+        if (sa[i] == st->sh[k]) {
+            both++;
+            i++;
+            k++;
+        } else if (sa[i] < st->sh[k]) {
+            i++;
+        } else {
+            k++;
+        }
+    }
+    free(sa);
+    *sim = na + nb - both ? (double)both / (double)(na + nb - both) : 1.0;
     return 0;
 }
 
@@ -482,155 +564,12 @@ mh_key(const void *conf, struct stage_ctx *ctx, struct doc *d, void *key)
     return 0;
 }
 
-static double
-key_quality(const struct mh_conf *c, const void *keys, size_t stride, size_t i)
-{
-    double v;
-
-    memcpy(&v, (const char *)keys + i * stride + (size_t)c->bands * 8,
-           sizeof(v));
-    return v;
-}
-
-static size_t
-uf_find(size_t *parent, size_t i)
-{
-    size_t root = i;
-
-    while (parent[root] != root)
-        root = parent[root];
-    while (parent[i] != root) {
-        size_t next = parent[i];
-
-        parent[i] = root;
-        i = next;
-    }
-    return root;
-}
-
-static void
-uf_union(size_t *parent, unsigned char *rank, size_t i, size_t j)
-{
-    i = uf_find(parent, i);
-    j = uf_find(parent, j);
-    if (i == j)
-        return;
-    if (rank[i] < rank[j]) {
-        parent[i] = j;
-    } else {
-        parent[j] = i;
-        if (rank[i] == rank[j])
-            rank[i]++;
-    }
-}
-
 static int
-mh_decide(const void *conf, const void *keys, size_t n, long long *keep_of,
-          const char **reason)
+mh_similarity(const void *conf, void *tstate, const char *a, size_t alen,
+              const char *b, size_t blen, double *sim)
 {
-    const struct mh_conf *c = conf;
-    size_t nb = (size_t)c->bands, cap = 16, mask, i, j;
-    size_t stride = mh_key_size(conf);
-    size_t *parent = malloc((n ? n : 1) * sizeof(*parent));
-    unsigned char *rank = calloc(n ? n : 1, 1);
-    int64_t *slot = NULL; /* index + 1 of the first record with a key */
-    long long *first = NULL;
-    int rc = NH_ENOMEM;
-
-    *reason = "near_duplicate";
-    while (cap < 2 * n)
-        cap *= 2;
-    mask = cap - 1;
-    slot = malloc(cap * sizeof(*slot));
-    first = malloc((n ? n : 1) * sizeof(*first));
-    if (!parent || !rank || !slot || !first)
-        goto out;
-    for (i = 0; i < n; i++)
-        parent[i] = i;
-    for (j = 0; j < nb; j++) {
-        memset(slot, 0, cap * sizeof(*slot));
-        for (i = 0; i < n; i++) {
-            uint64_t k, o;
-            size_t s;
-
-            memcpy(&k, (const char *)keys + i * stride + j * sizeof(k),
-                   sizeof(k));
-            for (s = (size_t)(k ^ (k >> 29)) & mask;; s = (s + 1) & mask) {
-                if (!slot[s]) {
-                    slot[s] = (int64_t)i + 1;
-                    break;
-                }
-                memcpy(&o,
-                       (const char *)keys + (size_t)(slot[s] - 1) * stride +
-                           j * sizeof(o),
-                       sizeof(o));
-                if (o == k) {
-                    uf_union(parent, rank, (size_t)slot[s] - 1, i);
-                    break;
-                }
-            }
-        }
-    }
-    /* the kept member of each cluster: the first in input order, or the
-     * first of those with the highest quality */
-    for (i = 0; i < n; i++)
-        first[i] = -1;
-    for (i = 0; i < n; i++) {
-        size_t root = uf_find(parent, i);
-
-        if (first[root] < 0 ||
-            (c->by_quality &&
-             key_quality(c, keys, stride, i) >
-                 key_quality(c, keys, stride, (size_t)first[root])))
-            first[root] = (long long)i;
-    }
-    for (i = 0; i < n; i++) {
-        long long k = first[uf_find(parent, i)];
-
-        keep_of[i] = k == (long long)i ? -1 : k;
-    }
-    rc = 0;
-out:
-    free(parent);
-    free(rank);
-    free(slot);
-    free(first);
-    return rc;
-}
-
-/* "clusters" (kept documents with at least one dropped in their favour)
- * and "cluster_sizes" (clusters by size, kept one included, in bins). */
-static int
-mh_stats_json(const void *conf, const long long *keep_of, size_t n, cJSON *out)
-{
-    static const char *const bins[] = {"2", "3", "4-7", "8-15", "16+"};
-    uint32_t *size = calloc(n ? n : 1, sizeof(*size));
-    uint64_t hist[5] = {0}, clusters = 0;
-    cJSON *h;
-    size_t i;
-
-    (void)conf;
-    if (!size)
-        return NH_ENOMEM;
-    for (i = 0; i < n; i++)
-        if (keep_of[i] >= 0 && (size_t)keep_of[i] < n)
-            size[keep_of[i]]++;
-    for (i = 0; i < n; i++) {
-        uint32_t m = size[i] + 1;
-
-        if (!size[i])
-            continue;
-        clusters++;
-        hist[m == 2 ? 0 : m == 3 ? 1 : m < 8 ? 2 : m < 16 ? 3 : 4]++;
-    }
-    free(size);
-    if (!cJSON_AddNumberToObject(out, "clusters", (double)clusters) ||
-        !(h = cJSON_AddObjectToObject(out, "cluster_sizes")))
-        return NH_ENOMEM;
-    for (i = 0; i < 5; i++)
-        if (!cJSON_AddNumberToObject(h, bins[i], (double)hist[i]))
-            return NH_ENOMEM;
-    return 0;
+    return tstate ? minhash_jaccard(conf, tstate, a, alen, b, blen, sim)
+                  : NH_ENOMEM;
 }
 
 const struct stage_ops stage_dedup_minhash = {
@@ -639,9 +578,7 @@ const struct stage_ops stage_dedup_minhash = {
     .thread_init = mh_thread_init,
     .thread_free = mh_thread_free,
     .free = mh_free,
-    .key_size_of = mh_key_size,
+    .join_spec = mh_join_spec,
     .key = mh_key,
-    .decide = mh_decide,
-    .cluster_ids = true,
-    .stats_json = mh_stats_json,
+    .similarity = mh_similarity,
 };

@@ -53,6 +53,15 @@ struct stage_ctx {
     struct strbuf scratch2;
 };
 
+/* The shape of a global stage's keys and how the driver joins them (see
+ * stage_ops.join_spec). */
+struct join_spec {
+    size_t bands, band_size; /* band keys per document, bytes per band key */
+    bool by_quality;         /* a double (higher is better) follows */
+    double verify;           /* > 0: candidates need similarity >= verify */
+    const char *reason;      /* for dropped documents, e.g. "near_duplicate" */
+};
+
 enum stage_verdict {
     STAGE_KEEP = 0,
     STAGE_DROP = 1,
@@ -85,38 +94,37 @@ struct stage_ops {
     void (*free)(void *conf);
 
     /* Global stages (apply == NULL) judge each document against all the
-     * others, e.g. deduplication. The driver computes key() for every
-     * document reaching the stage, in parallel, then calls decide() once
-     * with all keys in input order; decide() sets keep_of[i] = -1 to keep
-     * record i, or the index j < i of the record it duplicates to drop it
-     * (the driver then adds "duplicate_of": id of j; j > i is allowed, for
-     * a stage that keeps a later member of a group). key_size is the
-     * size of one key; a stage whose key size depends on its parameters
-     * sets key_size_of instead, which the driver asks once per run. */
-    size_t key_size;
-    size_t (*key_size_of)(const void *conf);
+     * others (deduplication). The driver calls key() for every document
+     * reaching the stage, in the worker threads; the key is
+     * join.bands band keys of join.band_size bytes each, then, with
+     * join.by_quality, the document's quality as a double. The global
+     * pass (pipeline/join.c) then joins documents that share a key in
+     * the same band into clusters (transitively), keeps one document
+     * per cluster (the first in input order, or the one with the highest
+     * quality, ties to the first) and drops the others with join.reason,
+     * "duplicate_of" (the kept id) and "cluster" (a number shared by the
+     * cluster's dropped records: 1, 2, ... in input order of each
+     * cluster's first dropped member). With join.verify > 0, two
+     * candidates are joined only when similarity() of their texts is at
+     * least join.verify. join_spec() fills the shape for conf, once per
+     * run. */
+    void (*join_spec)(const void *conf, struct join_spec *js);
     int (*key)(const void *conf, struct stage_ctx *ctx, struct doc *d,
                void *key);
-    int (*decide)(const void *conf, const void *keys, size_t n,
-                  long long *keep_of, const char **reason);
-
-    /* Optional, global stages: the driver also gives each dropped record
-     * "cluster": a number shared by the records dropped in favour of the
-     * same kept one (1, 2, ... in input order of the clusters' first
-     * dropped member). */
-    bool cluster_ids;
-    /* Optional, global stages: add the stage's own members to its entry
-     * in stats.json (out already holds docs_in, removed, ...) from the
-     * decisions keep_of[0..n). 0 or NH_ENOMEM. */
-    int (*stats_json)(const void *conf, const long long *keep_of, size_t n,
-                      cJSON *out);
+    /* Optional (join.verify): the similarity of two texts in [0, 1] into
+     * *sim; 0 or NH_ENOMEM. tstate is from thread_init. */
+    int (*similarity)(const void *conf, void *tstate, const char *a,
+                      size_t alen, const char *b, size_t blen, double *sim);
 };
 
 /* The key size of a global stage with configuration conf. */
 static inline size_t
 stage_key_size(const struct stage_ops *ops, const void *conf)
 {
-    return ops->key_size_of ? ops->key_size_of(conf) : ops->key_size;
+    struct join_spec js = {0};
+
+    ops->join_spec(conf, &js);
+    return js.bands * js.band_size + (js.by_quality ? sizeof(double) : 0);
 }
 
 /* Look up an op by name; NULL when unknown. */
