@@ -3,12 +3,13 @@
  * A global stage, like dedup.exact: key() runs in the worker threads and
  * turns each document into b band keys (MinHash signature, then locality
  * sensitive hashing by bands, Leskovec, Rajaraman, Ullman, "Mining of
- * Massive Datasets", ch. 3); decide() runs once over all keys in input
- * order, joins documents that share a band key into clusters
- * (union-find), keeps the first document of each cluster (or, with
- * "keep": "quality", the one with the highest meta.quality) and drops the
- * others with "duplicate_of" naming it and "cluster" numbering the
- * cluster. stats.json gets "clusters" and "cluster_sizes".
+ * Massive Datasets", ch. 3); the global pass (pipeline/join.c) joins
+ * documents that share a band key into clusters, keeps the first document
+ * of each cluster (or, with "keep": "quality", the one with the highest
+ * meta.quality) and drops the others with "duplicate_of" naming it and
+ * "cluster" numbering the cluster. With "verify", candidates are joined
+ * only when the exact Jaccard similarity of their shingles
+ * (minhash_jaccard) reaches the threshold.
  *
  *   shingles  character n-grams (code points, white space left out) when
  *             CJK characters are at least half of the tokens, else word
@@ -18,8 +19,7 @@
  *             splitmix64 of the seed); the minimum of each over shingles
  *   bands     XXH3-64 of each band's r minima, seeded with the band number
  *
- * docs/stages/dedup.minhash.md has the parameters and the plan for runs
- * larger than memory and over MPI.
+ * docs/stages/dedup.minhash.md has the parameters and the costs.
  */
 #include "config.h"
 #include "hash.h"
