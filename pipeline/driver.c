@@ -237,9 +237,10 @@ struct run {
     const struct pipeline *p;
     const struct input_set *in;
     const struct run_opts *opts;
-    char *work;    /* OUT/.work */
-    size_t nstats; /* 1 + nstages: [0] is "read" */
-    size_t lo, hi; /* this rank's units (all of them without MPI) */
+    char *work;           /* OUT/.work */
+    size_t nstats;        /* 1 + nstages: [0] is "read" */
+    size_t lo, hi;        /* this rank's units (all of them without MPI) */
+    uint64_t share_bytes; /* their input bytes (progress) */
 
     /* work distribution for the current segment (atomic: the progress
      * thread reads it, and the phase, while the main thread moves on) */
@@ -1127,7 +1128,7 @@ progress_emit(struct run *r, bool final)
 {
     double t = now_sec() - r->started;
     uint64_t done = atomic_load(&r->bytes_done);
-    uint64_t total = r->in->total_bytes;
+    uint64_t total = r->share_bytes;
     uint64_t docs = atomic_load(&r->docs_done);
     size_t units = atomic_load(&r->units_done);
 
@@ -1137,7 +1138,7 @@ progress_emit(struct run *r, bool final)
                "\"units_done\":%zu,\"units_total\":%zu,\"seconds\":%.2f}\n",
                r->phase, r->seg, (unsigned long long)done,
                (unsigned long long)total, (unsigned long long)docs, units,
-               r->in->nunits, t);
+               r->hi - r->lo, t);
         fflush(stdout);
     } else if (r->opts->progress == PROGRESS_BAR) {
         double frac = total ? (double)done / (double)total : 1.0;
@@ -1537,6 +1538,8 @@ driver_run(const struct pipeline *p, const struct input_set *in,
         dist_share(opts->dist, ub, in->nunits, &r.lo, &r.hi);
         free(ub);
     }
+    for (k = r.lo; k < r.hi; k++)
+        r.share_bytes += in->units[k].bytes;
     r.phase = "stages";
     r.started = t0;
     {
@@ -1597,7 +1600,7 @@ driver_run(const struct pipeline *p, const struct input_set *in,
         atomic_store(&r.stop_progress, 1);
         pthread_join(prog, NULL);
         if (rc == 0) {
-            atomic_store(&r.bytes_done, in->total_bytes);
+            atomic_store(&r.bytes_done, r.share_bytes);
             progress_emit(&r, true);
         }
     }

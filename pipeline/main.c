@@ -28,7 +28,7 @@ static const char usage_text[] =
     "       nh-clean check-config PIPELINE.json\n"
     "\n"
     "Clean a text corpus: HTML extraction, normalization, quality rules,\n"
-    "PII masking, repetition removal and exact deduplication.\n"
+    "PII masking, repetition removal, exact and near-duplicate removal.\n"
     "\n"
     "run options:\n"
     "  -c, --config FILE     pipeline config (JSON); default: the built-in\n"
@@ -46,7 +46,9 @@ static const char usage_text[] =
     "\n"
     "INPUT: files or directories of .jsonl, .jsonl.gz, .jsonl.zst, .txt\n"
     "and .html. A killed run continues when started again with the same\n"
-    "command. See docs/PIPELINE.md and docs/STAGES.md.\n";
+    "command. Started by mpirun, each rank takes a share of the input\n"
+    "files and writes its own shards (OUT must be visible to all ranks).\n"
+    "See docs/PIPELINE.md and docs/STAGES.md.\n";
 
 static int
 usage(int status)
