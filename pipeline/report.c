@@ -233,12 +233,15 @@ on_removed(void *arg, const cJSON *obj)
     const cJSON *num = cJSON_GetObjectItemCaseSensitive(obj, "cluster");
     const cJSON *of = cJSON_GetObjectItemCaseSensitive(obj, "duplicate_of");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "id");
+    const cJSON *why = cJSON_GetObjectItemCaseSensitive(obj, "reason");
     struct cluster *c;
     size_t k, len;
     const char *text;
 
+    /* dedup.exact numbers its clusters too, from 1: only near duplicates */
     if (!cJSON_IsNumber(num) || !cJSON_IsString(of) || num->valuedouble < 1 ||
-        num->valuedouble > 1e12)
+        num->valuedouble > 1e12 || !cJSON_IsString(why) ||
+        strcmp(why->valuestring, "near_duplicate"))
         return 0;
     k = (size_t)num->valuedouble;
     if (k > s->nc) {

@@ -100,6 +100,13 @@ for cfg in \
         > mpi.log 2>&1 || { cat mpi.log >&2; fail "3 ranks, 1 unit"; }
     summary one1 > o1; summary one3 > o3
     expect_same o1 o3
+    # dedup-report counts near duplicates only (dedup.exact numbers its
+    # clusters too), and reads the ranks' shards
+    near=$(json r3/stats.json "sum(s['removed'].get('near_duplicate', 0) for s in j['stages'])")
+    "$NH_CLEAN" dedup-report r3 --top 1 >rep.txt || fail "dedup-report"
+    grep -q " $near document(s) removed as near duplicates" rep.txt ||
+        fail "dedup-report: $(head -1 rep.txt), stats say $near"
+    grep -q "(not in data/)" rep.txt && fail "dedup-report lost the kept text"
 done
 grep -q '"candidates_rejected"' r3/stats.json || fail "verify counters missing"
 echo "ok"

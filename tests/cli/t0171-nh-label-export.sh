@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # t0171-nh-label-export.sh - nh label export writes labeled documents as
-# fastText lines and as JSONL. PENDING: enable (rename to .sh) once nhd's
-# review.items takes "with_text": true and sends each item's "text".
+# fastText lines and as JSONL (review.items with "with_text": true).
 . "$NH_TOP/tests/cli/lib.sh"
 nhd_start ./d out
 NH="$NH_BIN/nh"
