@@ -152,7 +152,8 @@ fuzz: $(B)/fuzz/fuzz-message
 demo: $(B)/nh-clean $(B)/nhd $(B)/nh
 	@NH_BIN=$(abspath $(B)) KEEP=$(KEEP) scripts/demo
 
-bench: $(B)/nh-clean $(B)/nhd $(B)/nh-load $(B)/nh-review-load
+bench: $(B)/nh-clean $(B)/nhd $(B)/nh-load $(B)/nh-review-load \
+       $(B)/tests/test-stage-dedup-minhash
 	@NH_BIN=$(abspath $(B)) scripts/bench
 	@NH_BIN=$(abspath $(B)) scripts/bench-server
 	@NH_BIN=$(abspath $(B)) scripts/bench-review
