@@ -110,4 +110,8 @@ void ftc_reader_counts(const struct ftc_reader *r, uint64_t *lines,
                        const char **reason);
 void ftc_reader_close(struct ftc_reader *r);
 
+/* `nh-clean classifier ...` (pipeline/cli-classifier.c); argv[0] is
+ * "classifier". Returns the exit status. */
+int cmd_classifier(int argc, char **argv);
+
 #endif
