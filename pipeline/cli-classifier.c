@@ -141,13 +141,12 @@ cmd_train(int argc, char **argv)
         default:
             break;
         }
-        if (parse_num(name, optarg, 0, 1e8, &v) < 0 || v != (int)v)
-            return v != (int)v ? (fprintf(stderr,
-                                          "nh-clean: '--%s' must be a whole "
-                                          "number\n",
-                                          name),
-                                  2)
-                               : 2;
+        if (parse_num(name, optarg, 0, 1e8, &v) < 0)
+            return 2;
+        if (v != (int)v) {
+            fprintf(stderr, "nh-clean: '--%s' must be a whole number\n", name);
+            return 2;
+        }
         switch (c) {
         case 'e':
             o.epoch = (int)v;

@@ -880,8 +880,12 @@ reader_parse(struct ftc_reader *r, const char *line, size_t len)
         if (cJSON_IsString(l))
             rc = reader_label(r, l->valuestring, strlen(l->valuestring));
         else if (cJSON_IsArray(l))
-            cJSON_ArrayForEach(it, l) if (rc == 0 && cJSON_IsString(it)) rc =
-                reader_label(r, it->valuestring, strlen(it->valuestring));
+            cJSON_ArrayForEach(it, l)
+            {
+                if (rc == 0 && cJSON_IsString(it))
+                    rc = reader_label(r, it->valuestring,
+                                      strlen(it->valuestring));
+            }
         if (rc == 0 && cJSON_IsString(t))
             rc = strbuf_addstr(&r->text, t->valuestring);
         if (rc == 0 && !cJSON_IsString(t)) {
