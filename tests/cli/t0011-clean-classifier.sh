@@ -86,6 +86,16 @@ pred = [l.strip().replace("__label__", "") for l in open("pred.txt")]
 p = sum(g == q for g, q in zip(gold, pred)) / len(gold)
 assert abs(p - float(sys.argv[1])) < 1e-4, (p, sys.argv[1])
 PYEOF
+# the right label's probability, 0.7 on average (about 1/3 untrained)
+"$NH_CLEAN" classifier predict m.ftc text.txt --k 3 --prob > prob3.txt
+"$PY" - <<'PYEOF'
+gold = [l.strip() for l in open("gold.txt")]
+tot = 0
+for g, l in zip(gold, open("prob3.txt")):
+    f = l.split()
+    tot += dict(zip(f[0::2], map(float, f[1::2])))["__label__" + g]
+assert tot / len(gold) >= 0.7, tot / len(gold)
+PYEOF
 # labels in predict's input are ignored, as fastText does
 "$NH_CLEAN" classifier predict m.ftc test.txt > pred2.txt
 expect_same pred.txt pred2.txt
@@ -99,7 +109,7 @@ for l in lines[:2]:
     labs, probs = f[0::2], [float(x) for x in f[1::2]]
     assert len(labs) == 3 and sorted(labs) == ["__label__ad", "__label__en", "__label__zh"], l
     assert probs == sorted(probs, reverse=True) and abs(sum(probs) - 1) < 1e-4, l
-assert lines[0].startswith("__label__ad "), lines[0]
+assert lines[0].startswith("__label__ad ") and float(lines[0].split()[1]) > 0.9, lines[0]
 PYEOF
 
 # gzipped JSONL and hierarchical softmax
