@@ -6,6 +6,7 @@
  * config or unreadable inputs (nothing written).
  */
 #include "driver.h"
+#include "ftc.h"
 #include "jsonl.h"
 #include "log.h"
 #include "nhmpi.h"
@@ -26,6 +27,7 @@ static const char usage_text[] =
     "       nh-clean dedup-report DIR [--top N] [--members M]\n"
     "       nh-clean stages\n"
     "       nh-clean check-config PIPELINE.json\n"
+    "       nh-clean classifier train|test|predict ... (see --help)\n"
     "\n"
     "Clean a text corpus: HTML extraction, normalization, quality rules,\n"
     "PII masking, repetition removal, exact and near-duplicate removal.\n"
@@ -372,6 +374,8 @@ main(int argc, char **argv)
         return cmd_dedup_report(argc - 1, argv + 1);
     if (!strcmp(argv[1], "stages"))
         return cmd_stages();
+    if (!strcmp(argv[1], "classifier"))
+        return cmd_classifier(argc - 1, argv + 1);
     if (!strcmp(argv[1], "check-config"))
         return cmd_check_config(argc - 1, argv + 1);
     fprintf(stderr, "nh-clean: unknown command '%s'\n", argv[1]);
