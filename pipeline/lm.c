@@ -1,0 +1,1695 @@
+/* lm.c - an interpolated modified Kneser-Ney n-gram language model
+ *
+ * Training (lm_train) reads documents, maps tokens to ids and counts the
+ * highest-order n-grams (plus the shorter n-grams that start with <s>) in
+ * open-addressing hash tables of packed token-id tuples. The lower orders
+ * are derived from the order above, as lmplz does (Heafield et al. 2013,
+ * section 3.2): the adjusted count of an n-gram is the number of distinct
+ * n+1-grams it ends (its continuation count N1+(. w)), except for the
+ * highest order and n-grams starting with <s>, which keep their raw
+ * counts. Per order, the counts of adjusted counts give the discounts
+ * D1, D2, D3+ (Chen & Goodman TR-10-98, eq. 26):
+ *     Y = n1 / (n1 + 2 n2),  Dk = k - (k + 1) Y n(k+1) / nk
+ * and the interpolated estimate (eq. 17, section 4.1.6 style):
+ *     p(w|h) = (a(hw) - D(a(hw))) / sum_x a(hx) + gamma(h) p(w|h')
+ *     gamma(h) = (D1 N1(h.) + D2 N2(h.) + D3 N3+(h.)) / sum_x a(hx)
+ * with the unigrams interpolated with the uniform distribution over the
+ * vocabulary less <s> (so <unk>, never seen, gets gamma / |V|).
+ *
+ * The model keeps the backoff form that ARPA files hold: per n-gram
+ * log10 p(w|h) and, for n-grams that are contexts, log10 gamma. Scoring
+ * finds the longest stored n-gram ending at each token and adds the
+ * backoff weights of the longer contexts; the weights of the n-grams
+ * ending at the previous token are kept, so each token costs at most one
+ * lookup per order. Tables are keyed by XXH3-64 of the id tuple only (16
+ * bytes a slot, as KenLM's probing tables), so two n-grams whose hashes
+ * collide would share a slot (about n^2 / 2^65 for n n-grams).
+ */
+#include "lm.h"
+
+#include "hash.h"
+#include "jsonl.h"
+#include "strbuf.h"
+#include "utf8.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <utf8proc.h>
+
+#define LM_MAGIC "NHLM"
+#define LM_VERSION 1u
+#define LM_BOM 0x01020304u
+#define ID_UNK 0u
+#define ID_BOS 1u
+#define ID_EOS 2u
+#define CPMAP_SIZE 0x30000u
+#define NO_CP UINT32_MAX
+
+/* ---- vocabulary ------------------------------------------------------- */
+
+struct vocab {
+    char *str; /* NUL-terminated tokens, back to back */
+    size_t str_len, str_cap;
+    uint32_t *off; /* (n) offset of each token in str */
+    uint32_t n, cap;
+    uint64_t *slots; /* (hash >> 32) << 32 | (id + 1); 0 empty */
+    uint64_t mask;
+    uint32_t *cpmap; /* single code point token -> id + 1 */
+};
+
+static uint64_t
+vocab_slot_pos(uint64_t h, uint64_t mask)
+{
+    return (h >> 32) & mask;
+}
+
+static int
+vocab_rehash(struct vocab *v, uint64_t nslots)
+{
+    uint64_t *s = calloc(nslots, sizeof(*s));
+    uint64_t i, mask = nslots - 1;
+
+    if (!s)
+        return NH_ENOMEM;
+    for (i = 0; v->slots && i <= v->mask; i++) {
+        uint64_t p;
+
+        if (!v->slots[i])
+            continue;
+        for (p = vocab_slot_pos(v->slots[i], mask); s[p]; p = (p + 1) & mask)
+            ;
+        s[p] = v->slots[i];
+    }
+    free(v->slots);
+    v->slots = s;
+    v->mask = mask;
+    return 0;
+}
+
+/* id of tok, or UINT32_MAX when absent */
+static uint32_t
+vocab_find(const struct vocab *v, const char *tok, size_t len, uint64_t h)
+{
+    uint64_t p, tag = h >> 32;
+
+    for (p = vocab_slot_pos(h, v->mask); v->slots[p]; p = (p + 1) & v->mask) {
+        uint64_t s = v->slots[p];
+        uint32_t id;
+        const char *w;
+
+        if (s >> 32 != tag)
+            continue;
+        id = (uint32_t)s - 1;
+        w = v->str + v->off[id];
+        if (!memcmp(w, tok, len) && !w[len])
+            return id;
+    }
+    return UINT32_MAX;
+}
+
+static int
+vocab_add(struct vocab *v, const char *tok, size_t len, uint64_t h,
+          uint32_t cp, uint32_t *id)
+{
+    uint64_t p;
+
+    if (v->n >= UINT32_MAX - 2 || v->str_len + len + 1 > UINT32_MAX)
+        return NH_ETOOBIG;
+    if ((uint64_t)(v->n + 1) * 4 > (v->mask + 1) * 3 &&
+        vocab_rehash(v, (v->mask + 1) * 2) < 0)
+        return NH_ENOMEM;
+    if (v->n == v->cap) {
+        uint32_t cap = v->cap ? v->cap * 2 : 1024;
+        uint32_t *o = realloc(v->off, cap * sizeof(*o));
+
+        if (!o)
+            return NH_ENOMEM;
+        v->off = o;
+        v->cap = cap;
+    }
+    if (v->str_len + len + 1 > v->str_cap) {
+        size_t cap = v->str_cap ? v->str_cap * 2 : 16384;
+        char *s;
+
+        while (cap < v->str_len + len + 1)
+            cap *= 2;
+        if (!(s = realloc(v->str, cap)))
+            return NH_ENOMEM;
+        v->str = s;
+        v->str_cap = cap;
+    }
+    memcpy(v->str + v->str_len, tok, len);
+    v->str[v->str_len + len] = 0;
+    v->off[v->n] = (uint32_t)v->str_len;
+    v->str_len += len + 1;
+    for (p = vocab_slot_pos(h, v->mask); v->slots[p]; p = (p + 1) & v->mask)
+        ;
+    v->slots[p] = (h >> 32) << 32 | (uint64_t)(v->n + 1);
+    if (cp != NO_CP && cp < CPMAP_SIZE)
+        v->cpmap[cp] = v->n + 1;
+    *id = v->n++;
+    return 0;
+}
+
+static int
+vocab_init(struct vocab *v)
+{
+    static const char *const special[] = {"<unk>", "<s>", "</s>"};
+    uint32_t id;
+    int i, rc;
+
+    memset(v, 0, sizeof(*v));
+    if (!(v->cpmap = calloc(CPMAP_SIZE, sizeof(*v->cpmap))) ||
+        vocab_rehash(v, 4096) < 0)
+        return NH_ENOMEM;
+    for (i = 0; i < 3; i++) {
+        size_t len = strlen(special[i]);
+
+        if ((rc = vocab_add(v, special[i], len, nh_hash64(special[i], len),
+                            NO_CP, &id)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void
+vocab_release(struct vocab *v, bool own_str)
+{
+    if (own_str)
+        free(v->str);
+    free(v->off);
+    free(v->slots);
+    free(v->cpmap);
+    memset(v, 0, sizeof(*v));
+}
+
+/* ---- tokens ----------------------------------------------------------- */
+
+struct lm_scratch {
+    const struct lm_model *m;
+    struct strbuf tok;   /* a token being rebuilt (case, repairs) */
+    uint32_t *ids;       /* <s> tokens </s> of the document */
+    size_t nids, capids; /* in ids */
+};
+
+static bool
+is_space(uint32_t cp)
+{
+    utf8proc_category_t c;
+
+    if (cp < 0x80)
+        return cp == ' ' || (cp >= '\t' && cp <= '\r') || cp == 0;
+    if (cp == 0x85 || cp == 0xFEFF || cp == 0x200B)
+        return true;
+    c = utf8proc_category((utf8proc_int32_t)cp);
+    return c >= UTF8PROC_CATEGORY_ZS && c <= UTF8PROC_CATEGORY_ZP;
+}
+
+/* fn gets each token and, for a one-code-point token, the code point */
+typedef int tok_fn(void *arg, const char *tok, size_t len, uint32_t cp);
+
+static long
+tokenize(struct strbuf *sb, const char *text, size_t len, tok_fn *fn,
+         void *arg)
+{
+    static const char repl[] = "\xEF\xBF\xBD";
+    size_t i = 0, ncjk = 0, nruns = 0;
+    bool in_run = false;
+    long ntok = 0;
+    int rc;
+
+    /* pass 1: CJK characters against runs of other non-space characters */
+    while (i < len) {
+        uint32_t cp;
+        size_t k;
+
+        if ((unsigned char)text[i] < 0x80) {
+            cp = (unsigned char)text[i];
+            k = 1;
+        } else {
+            k = utf8_decode(text + i, len - i, &cp, NULL);
+        }
+        i += k;
+        if (cp_is_cjk(cp)) {
+            ncjk++;
+            in_run = false;
+        } else if (is_space(cp)) {
+            in_run = false;
+        } else if (!in_run) {
+            nruns++;
+            in_run = true;
+        }
+    }
+    if (ncjk > 0 && ncjk >= nruns) {
+        /* CJK: each non-space character is a token */
+        for (i = 0; i < len;) {
+            uint32_t cp;
+            bool bad = false;
+            size_t k;
+
+            if ((unsigned char)text[i] < 0x80) {
+                cp = (unsigned char)text[i];
+                k = 1;
+            } else {
+                k = utf8_decode(text + i, len - i, &cp, &bad);
+            }
+            if (!is_space(cp)) {
+                rc = bad ? fn(arg, repl, 3, cp) : fn(arg, text + i, k, cp);
+                if (rc)
+                    return rc;
+                ntok++;
+            }
+            i += k;
+        }
+        return ntok;
+    }
+    /* words: white space separated, ASCII lowercased, repaired */
+    for (i = 0; i < len;) {
+        size_t start, ncp = 0;
+        uint32_t cp, first = NO_CP;
+        bool clean = true, bad;
+        size_t k;
+
+        /* skip white space */
+        for (; i < len; i += k) {
+            if ((unsigned char)text[i] < 0x80) {
+                cp = (unsigned char)text[i];
+                k = 1;
+            } else {
+                k = utf8_decode(text + i, len - i, &cp, NULL);
+            }
+            if (!is_space(cp))
+                break;
+        }
+        if (i >= len)
+            break;
+        start = i;
+        strbuf_reset(sb);
+        for (; i < len; i += k) {
+            bad = false;
+            if ((unsigned char)text[i] < 0x80) {
+                cp = (unsigned char)text[i];
+                k = 1;
+            } else {
+                k = utf8_decode(text + i, len - i, &cp, &bad);
+            }
+            if (is_space(cp))
+                break;
+            if (!ncp++)
+                first = cp;
+            if (clean && (bad || (cp >= 'A' && cp <= 'Z'))) {
+                clean = false;
+                if (strbuf_add(sb, text + start, i - start) < 0)
+                    return NH_ENOMEM;
+            }
+            if (clean)
+                continue;
+            if (bad)
+                rc = strbuf_add(sb, repl, 3);
+            else if (cp >= 'A' && cp <= 'Z')
+                rc = strbuf_addch(sb, (int)(cp | 0x20));
+            else
+                rc = strbuf_add(sb, text + i, k);
+            if (rc < 0)
+                return NH_ENOMEM;
+        }
+        if (ncp != 1)
+            first = NO_CP;
+        else if (first >= 'A' && first <= 'Z')
+            first |= 0x20;
+        rc = clean ? fn(arg, text + start, i - start, first)
+                   : fn(arg, sb->buf, sb->len, first);
+        if (rc)
+            return rc;
+        ntok++;
+    }
+    return ntok;
+}
+
+struct user_tok {
+    lm_token_fn *fn;
+    void *arg;
+};
+
+static int
+user_tok_cb(void *arg, const char *tok, size_t len, uint32_t cp)
+{
+    struct user_tok *u = arg;
+
+    (void)cp;
+    return u->fn(u->arg, tok, len);
+}
+
+long
+lm_tokenize(struct lm_scratch *s, const char *text, size_t len,
+            lm_token_fn *fn, void *arg)
+{
+    struct user_tok u = {fn, arg};
+
+    return tokenize(&s->tok, text, len, user_tok_cb, &u);
+}
+
+static int
+ids_push(struct lm_scratch *s, uint32_t id)
+{
+    if (s->nids == s->capids) {
+        size_t cap = s->capids ? s->capids * 2 : 4096;
+        uint32_t *p = realloc(s->ids, cap * sizeof(*p));
+
+        if (!p)
+            return NH_ENOMEM;
+        s->ids = p;
+        s->capids = cap;
+    }
+    s->ids[s->nids++] = id;
+    return 0;
+}
+
+/* ---- documents in files ---------------------------------------------- */
+
+static bool
+name_is_jsonl(const char *path)
+{
+    return strstr(path, ".jsonl") || strstr(path, ".json");
+}
+
+int
+lm_read_docs(const char *path, const char *text_field, lm_doc_fn *fn,
+             void *arg, struct nh_error *err)
+{
+    const char *open_path = strcmp(path, "-") ? path : "/dev/stdin";
+    const char *shown = strcmp(path, "-") ? path : "standard input";
+    struct nh_reader *rd = NULL;
+    const char *line;
+    size_t len;
+    int jsonl = name_is_jsonl(path) ? 1 : -1; /* -1: decide on line 1 */
+    int rc;
+
+    if (!text_field)
+        text_field = "text";
+    if ((rc = nh_reader_open(&rd, open_path, err)) < 0)
+        return rc;
+    while ((rc = nh_reader_line(rd, &line, &len, err)) == 1) {
+        uint64_t lineno = nh_reader_lineno(rd);
+        cJSON *j, *t, *id;
+        char idbuf[32];
+        const char *ids = NULL;
+
+        if (len && line[len - 1] == '\r')
+            len--;
+        if (jsonl < 0) {
+            size_t k = 0;
+
+            while (k < len && (line[k] == ' ' || line[k] == '\t'))
+                k++;
+            if (k == len)
+                continue;
+            jsonl = line[k] == '{';
+        }
+        if (!jsonl) {
+            if ((rc = fn(arg, NULL, line, len)) != 0)
+                goto out;
+            continue;
+        }
+        if (!len)
+            continue;
+        if (!(j = cJSON_ParseWithLength(line, len)) || !cJSON_IsObject(j)) {
+            cJSON_Delete(j);
+            rc = nh_errorf(err, NH_EFORMAT,
+                           "'%s' line %llu: not a JSON object", shown,
+                           (unsigned long long)lineno);
+            goto out;
+        }
+        t = cJSON_GetObjectItemCaseSensitive(j, text_field);
+        if (!cJSON_IsString(t)) {
+            cJSON_Delete(j);
+            rc = nh_errorf(err, NH_EFORMAT,
+                           "'%s' line %llu: no string field '%s'", shown,
+                           (unsigned long long)lineno, text_field);
+            goto out;
+        }
+        id = cJSON_GetObjectItemCaseSensitive(j, "id");
+        if (cJSON_IsString(id)) {
+            ids = id->valuestring;
+        } else if (cJSON_IsNumber(id)) {
+            snprintf(idbuf, sizeof(idbuf), "%.17g", id->valuedouble);
+            ids = idbuf;
+        } else {
+            snprintf(idbuf, sizeof(idbuf), "%llu",
+                     (unsigned long long)lineno);
+            ids = idbuf;
+        }
+        rc = fn(arg, ids, t->valuestring, strlen(t->valuestring));
+        cJSON_Delete(j);
+        if (rc)
+            goto out;
+    }
+    if (rc < 0 && rc == NH_ETOOBIG)
+        rc = nh_errorf(err, NH_ETOOBIG, "'%s': a line is too long", shown);
+out:
+    nh_reader_close(rd);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- the model -------------------------------------------------------- */
+
+struct slot {
+    uint64_t key; /* XXH3-64 of the ids; 0 empty */
+    float prob;   /* log10 p(w|h) */
+    float bow;    /* log10 backoff weight; 0 when not a context */
+};
+
+struct lm_model {
+    int order;
+    struct vocab v;
+    float *uprob, *ubow; /* (nvocab) unigram log10 p and backoff */
+    struct slot *tab[LM_MAX_ORDER + 1];
+    uint64_t mask[LM_MAX_ORDER + 1];
+    uint32_t *ids[LM_MAX_ORDER + 1]; /* (count, n) n-grams, for ARPA */
+    uint64_t count[LM_MAX_ORDER + 1];
+    double disc[LM_MAX_ORDER + 1][3];
+    uint64_t docs, tokens;
+    void *blob; /* a loaded model's file image; arrays point into it */
+    size_t blob_len;
+};
+
+static uint64_t
+ngram_key(const uint32_t *ids, int n)
+{
+    uint64_t k = nh_hash64(ids, (size_t)n * sizeof(uint32_t));
+
+    return k ? k : 1;
+}
+
+static const struct slot *
+tab_find(const struct lm_model *m, int n, uint64_t key)
+{
+    const struct slot *t = m->tab[n];
+    uint64_t mask = m->mask[n], p;
+
+    for (p = key & mask; t[p].key; p = (p + 1) & mask)
+        if (t[p].key == key)
+            return &t[p];
+    return NULL;
+}
+
+int
+lm_order(const struct lm_model *m)
+{
+    return m->order;
+}
+
+size_t
+lm_vocab_size(const struct lm_model *m)
+{
+    return m->v.n;
+}
+
+const char *
+lm_vocab_word(const struct lm_model *m, uint32_t id)
+{
+    return id < m->v.n ? m->v.str + m->v.off[id] : NULL;
+}
+
+uint32_t
+lm_vocab_id(const struct lm_model *m, const char *tok, size_t len)
+{
+    uint32_t id = vocab_find(&m->v, tok, len, nh_hash64(tok, len));
+
+    return id == UINT32_MAX ? ID_UNK : id;
+}
+
+uint64_t
+lm_ngrams(const struct lm_model *m, int order)
+{
+    return order >= 1 && order <= m->order ? m->count[order] : 0;
+}
+
+void
+lm_discounts(const struct lm_model *m, int order, double d[3])
+{
+    int k;
+
+    for (k = 0; k < 3; k++)
+        d[k] = order >= 1 && order <= m->order ? m->disc[order][k] : 0;
+}
+
+void
+lm_train_stats(const struct lm_model *m, uint64_t *docs, uint64_t *tokens)
+{
+    *docs = m->docs;
+    *tokens = m->tokens;
+}
+
+size_t
+lm_memory(const struct lm_model *m)
+{
+    size_t b = m->v.str_len + (size_t)m->v.n * 4 * sizeof(uint32_t) +
+               (m->v.mask + 1) * sizeof(uint64_t) +
+               CPMAP_SIZE * sizeof(uint32_t);
+    int n;
+
+    for (n = 2; n <= m->order; n++)
+        b += (m->mask[n] + 1) * sizeof(struct slot) +
+             m->count[n] * (size_t)n * sizeof(uint32_t);
+    return b;
+}
+
+void
+lm_free(struct lm_model *m)
+{
+    int n;
+
+    if (!m)
+        return;
+    vocab_release(&m->v, !m->blob);
+    if (!m->blob) {
+        free(m->uprob);
+        free(m->ubow);
+        for (n = 2; n <= LM_MAX_ORDER; n++) {
+            free(m->tab[n]);
+            free(m->ids[n]);
+        }
+    }
+    free(m->blob);
+    free(m);
+}
+
+struct lm_scratch *
+lm_scratch_new(const struct lm_model *m)
+{
+    struct lm_scratch *s = calloc(1, sizeof(*s));
+
+    if (!s)
+        return NULL;
+    s->m = m;
+    strbuf_init(&s->tok, 0);
+    return s;
+}
+
+void
+lm_scratch_free(struct lm_scratch *s)
+{
+    if (!s)
+        return;
+    strbuf_release(&s->tok);
+    free(s->ids);
+    free(s);
+}
+
+/* ---- scoring ---------------------------------------------------------- */
+
+double
+lm_logprob_ids(const struct lm_model *m, const uint32_t *ctx, size_t nctx,
+               uint32_t word)
+{
+    uint32_t g[LM_MAX_ORDER];
+    size_t k = nctx < (size_t)m->order - 1 ? nctx : (size_t)m->order - 1;
+    size_t len, matched = 1, i;
+    double lp;
+
+    if (word >= m->v.n)
+        word = ID_UNK;
+    memcpy(g, ctx + nctx - k, k * sizeof(*g));
+    g[k] = word;
+    lp = m->uprob[word];
+    for (len = 2; len <= k + 1; len++) {
+        const struct slot *s =
+            tab_find(m, (int)len, ngram_key(g + k + 1 - len, (int)len));
+
+        if (!s)
+            break;
+        lp = s->prob;
+        matched = len;
+    }
+    /* backoff weights of the contexts longer than the match */
+    for (i = matched; i <= k; i++) {
+        const uint32_t *h = g + k - i; /* the last i ids of the context */
+        const struct slot *s;
+
+        if (i == 1) {
+            lp += m->ubow[h[0] < m->v.n ? h[0] : ID_UNK];
+            continue;
+        }
+        if (!(s = tab_find(m, (int)i, ngram_key(h, (int)i))))
+            break;
+        lp += s->bow;
+    }
+    return lp;
+}
+
+static int
+score_tok_cb(void *arg, const char *tok, size_t len, uint32_t cp)
+{
+    struct lm_scratch *s = arg;
+    const struct vocab *v = &s->m->v;
+    uint32_t id;
+
+    if (cp != NO_CP && cp < CPMAP_SIZE) {
+        id = v->cpmap[cp] ? v->cpmap[cp] - 1 : ID_UNK;
+    } else {
+        id = vocab_find(v, tok, len, nh_hash64(tok, len));
+        if (id == UINT32_MAX || id == ID_BOS || id == ID_EOS)
+            id = ID_UNK; /* "<s>" in the text is an unknown word */
+    }
+    return ids_push(s, id);
+}
+
+int
+lm_score(const struct lm_model *m, struct lm_scratch *s, const char *text,
+         size_t len, double *log10prob, size_t *n)
+{
+    float prev_bow[LM_MAX_ORDER + 1], cur_bow[LM_MAX_ORDER + 1];
+    int prev_m, N = m->order;
+    double total = 0;
+    long rc;
+    size_t i;
+
+    s->m = m;
+    s->nids = 0;
+    if (ids_push(s, ID_BOS) < 0)
+        return NH_ENOMEM;
+    if ((rc = tokenize(&s->tok, text, len, score_tok_cb, s)) < 0)
+        return (int)rc;
+    if (ids_push(s, ID_EOS) < 0)
+        return NH_ENOMEM;
+    prev_bow[1] = m->ubow[ID_BOS];
+    prev_m = 1;
+    for (i = 1; i < s->nids; i++) {
+        uint32_t w = s->ids[i];
+        int maxlen = i + 1 < (size_t)N ? (int)i + 1 : N;
+        int k, matched = 1, L;
+        double lp = m->uprob[w];
+
+        cur_bow[1] = m->ubow[w];
+        for (k = 2; k <= maxlen; k++) {
+            const struct slot *sl =
+                tab_find(m, k, ngram_key(s->ids + i + 1 - k, k));
+
+            if (!sl)
+                break;
+            lp = sl->prob;
+            cur_bow[k] = sl->bow;
+            matched = k;
+        }
+        for (L = matched; L <= maxlen - 1 && L <= prev_m; L++)
+            lp += prev_bow[L];
+        total += lp;
+        memcpy(prev_bow + 1, cur_bow + 1, (size_t)matched * sizeof(float));
+        prev_m = matched;
+    }
+    *log10prob = total;
+    *n = s->nids - 1;
+    return 0;
+}
+
+/* ---- training: counting ---------------------------------------------- */
+
+/* n-grams of one order: dense tuples and counts, an index of slots */
+struct gtab {
+    int n;
+    uint32_t *ids; /* (count, n) */
+    uint32_t *cnt; /* (count) adjusted counts */
+    uint64_t count, cap;
+    uint64_t *slots; /* (hash >> 32) << 32 | (index + 1) */
+    uint64_t mask;
+};
+
+static int
+gtab_init(struct gtab *t, int n)
+{
+    memset(t, 0, sizeof(*t));
+    t->n = n;
+    t->mask = 65535;
+    return (t->slots = calloc(t->mask + 1, sizeof(uint64_t))) ? 0 : NH_ENOMEM;
+}
+
+static void
+gtab_release(struct gtab *t)
+{
+    free(t->ids);
+    free(t->cnt);
+    free(t->slots);
+    memset(t, 0, sizeof(*t));
+}
+
+static int
+gtab_grow(struct gtab *t)
+{
+    uint64_t nslots = (t->mask + 1) * 2, mask = nslots - 1, i;
+    uint64_t *s;
+
+    if (nslots > ((uint64_t)1 << 32))
+        return NH_ETOOBIG;
+    if (!(s = calloc(nslots, sizeof(*s))))
+        return NH_ENOMEM;
+    for (i = 0; i <= t->mask; i++) {
+        uint64_t p;
+
+        if (!t->slots[i])
+            continue;
+        for (p = (t->slots[i] >> 32) & mask; s[p]; p = (p + 1) & mask)
+            ;
+        s[p] = t->slots[i];
+    }
+    free(t->slots);
+    t->slots = s;
+    t->mask = mask;
+    return 0;
+}
+
+/* index of the tuple g (hash h), inserted with count 0 when absent;
+ * negative NH_E* on failure */
+static int64_t
+gtab_get(struct gtab *t, const uint32_t *g, uint64_t h)
+{
+    uint64_t tag = h >> 32, p;
+    size_t bytes = (size_t)t->n * sizeof(uint32_t);
+
+    for (p = tag & t->mask; t->slots[p]; p = (p + 1) & t->mask) {
+        uint64_t s = t->slots[p];
+
+        if (s >> 32 == tag &&
+            !memcmp(t->ids + ((s & 0xffffffffu) - 1) * (uint64_t)t->n, g,
+                    bytes))
+            return (int64_t)(s & 0xffffffffu) - 1;
+    }
+    if (t->count >= UINT32_MAX - 1)
+        return NH_ETOOBIG;
+    if (t->count == t->cap) {
+        uint64_t cap = t->cap ? t->cap * 2 : 65536;
+        uint32_t *ids = realloc(t->ids, cap * bytes);
+        uint32_t *cnt;
+
+        if (!ids)
+            return NH_ENOMEM;
+        t->ids = ids;
+        if (!(cnt = realloc(t->cnt, cap * sizeof(*cnt))))
+            return NH_ENOMEM;
+        t->cnt = cnt;
+        t->cap = cap;
+    }
+    memcpy(t->ids + t->count * t->n, g, bytes);
+    t->cnt[t->count] = 0;
+    t->slots[p] = tag << 32 | (t->count + 1);
+    t->count++;
+    if (t->count * 10 > (t->mask + 1) * 7) {
+        int rc = gtab_grow(t);
+
+        if (rc < 0)
+            return rc;
+    }
+    return (int64_t)t->count - 1;
+}
+
+/* index of g, which must be present */
+static int64_t
+gtab_find(const struct gtab *t, const uint32_t *g)
+{
+    uint64_t h = nh_hash64(g, (size_t)t->n * sizeof(uint32_t));
+    uint64_t tag = h >> 32, p;
+
+    for (p = tag & t->mask; t->slots[p]; p = (p + 1) & t->mask) {
+        uint64_t s = t->slots[p];
+
+        if (s >> 32 == tag &&
+            !memcmp(t->ids + ((s & 0xffffffffu) - 1) * (uint64_t)t->n, g,
+                    (size_t)t->n * sizeof(uint32_t)))
+            return (int64_t)(s & 0xffffffffu) - 1;
+    }
+    return -1;
+}
+
+struct trainer {
+    int N;
+    struct vocab v;
+    struct gtab g[LM_MAX_ORDER + 1]; /* orders 2..N */
+    uint32_t *cnt1;                  /* (cap1) unigram adjusted counts */
+    size_t cap1;
+    struct lm_scratch *s; /* the document's ids */
+    uint64_t docs, tokens, bytes, next_progress;
+    int progress;
+    time_t t0;
+};
+
+static int
+train_tok_cb(void *arg, const char *tok, size_t len, uint32_t cp)
+{
+    struct trainer *tr = arg;
+    struct vocab *v = &tr->v;
+    uint32_t id;
+    int rc;
+
+    if (cp != NO_CP && cp < CPMAP_SIZE && v->cpmap[cp]) {
+        id = v->cpmap[cp] - 1;
+    } else {
+        uint64_t h = nh_hash64(tok, len);
+
+        id = vocab_find(v, tok, len, h);
+        if (id == UINT32_MAX && (rc = vocab_add(v, tok, len, h, cp, &id)) < 0)
+            return rc;
+        if (id == ID_BOS || id == ID_EOS)
+            id = ID_UNK; /* "<s>" in the text is an unknown word */
+    }
+    return ids_push(tr->s, id);
+}
+
+static int
+cnt1_fit(struct trainer *tr, uint32_t n)
+{
+    if (n > tr->cap1) {
+        size_t cap = tr->cap1 ? tr->cap1 : 4096;
+        uint32_t *c;
+
+        while (cap < n)
+            cap *= 2;
+        if (!(c = realloc(tr->cnt1, cap * sizeof(*c))))
+            return NH_ENOMEM;
+        memset(c + tr->cap1, 0, (cap - tr->cap1) * sizeof(*c));
+        tr->cnt1 = c;
+        tr->cap1 = cap;
+    }
+    return 0;
+}
+
+static int
+train_doc(void *arg, const char *id, const char *text, size_t len)
+{
+    struct trainer *tr = arg;
+    struct lm_scratch *s = tr->s;
+    long ntok;
+    size_t j;
+    int N = tr->N, rc;
+
+    (void)id;
+    tr->bytes += len + 1;
+    s->nids = 0;
+    if (ids_push(s, ID_BOS) < 0)
+        return NH_ENOMEM;
+    if ((ntok = tokenize(&s->tok, text, len, train_tok_cb, tr)) < 0)
+        return (int)ntok;
+    if (ntok == 0)
+        return 0;
+    if (ids_push(s, ID_EOS) < 0 || cnt1_fit(tr, tr->v.n) < 0)
+        return NH_ENOMEM;
+    if (tr->tokens + (uint64_t)ntok + 1 >= UINT32_MAX)
+        return NH_ETOOBIG;
+    tr->docs++;
+    tr->tokens += (uint64_t)ntok;
+    tr->cnt1[ID_BOS]++;
+    for (j = 1; j < s->nids; j++) {
+        const uint32_t *g;
+        struct gtab *t;
+        int64_t e;
+
+        if (N == 1) {
+            tr->cnt1[s->ids[j]]++;
+            continue;
+        }
+        if (j + 1 >= (size_t)N) {
+            t = &tr->g[N];
+            g = s->ids + j + 1 - N;
+        } else {
+            t = &tr->g[j + 1];
+            g = s->ids;
+        }
+        e = gtab_get(t, g, nh_hash64(g, (size_t)t->n * sizeof(uint32_t)));
+        if (e < 0)
+            return (int)e;
+        t->cnt[e]++;
+    }
+    if (tr->progress && tr->bytes >= tr->next_progress) {
+        fprintf(stderr, "\rlm: %llu documents, %.0f MB read",
+                (unsigned long long)tr->docs, (double)tr->bytes / 1e6);
+        tr->next_progress = tr->bytes + (8u << 20);
+    }
+    rc = 0;
+    return rc;
+}
+
+/* ---- training: estimation -------------------------------------------- */
+
+/* Per order: discounts from the counts of adjusted counts t1..t4
+ * (TR-10-98 eq. 26); lmplz's fallback 0.5, 1, 1.5 when they are not
+ * usable (tiny corpora). */
+static void
+discounts(const uint64_t t[5], double d[3])
+{
+    double y;
+    int k;
+
+    for (k = 1; k <= 4; k++)
+        if (!t[k])
+            goto fallback;
+    y = (double)t[1] / ((double)t[1] + 2.0 * (double)t[2]);
+    for (k = 1; k <= 3; k++) {
+        d[k - 1] =
+            k - (k + 1) * y * (double)t[k + 1] / (double)t[k];
+        if (!(d[k - 1] > 0) || d[k - 1] > k)
+            goto fallback;
+    }
+    return;
+fallback:
+    d[0] = 0.5;
+    d[1] = 1.0;
+    d[2] = 1.5;
+}
+
+static double
+disc_of(const double d[3], uint32_t a)
+{
+    return a >= 3 ? d[2] : d[a - 1];
+}
+
+/* context statistics of one order's contexts */
+struct ctxstat {
+    uint64_t *den;    /* sum of the adjusted counts of the extensions */
+    uint32_t (*nk)[3]; /* extensions with adjusted count 1, 2, 3+ */
+};
+
+static int
+ctxstat_alloc(struct ctxstat *c, uint64_t n)
+{
+    c->den = calloc(n ? n : 1, sizeof(*c->den));
+    c->nk = calloc(n ? n : 1, sizeof(*c->nk));
+    return c->den && c->nk ? 0 : NH_ENOMEM;
+}
+
+static void
+ctxstat_free(struct ctxstat *c)
+{
+    free(c->den);
+    free(c->nk);
+}
+
+static double
+gamma_of(const struct ctxstat *c, uint64_t i, const double d[3])
+{
+    if (!c->den[i])
+        return 1.0;
+    return (d[0] * c->nk[i][0] + d[1] * c->nk[i][1] + d[2] * c->nk[i][2]) /
+           (double)c->den[i];
+}
+
+static int
+slots_alloc(struct lm_model *m, int n, uint64_t count)
+{
+    uint64_t cap = 16;
+
+    while (cap * 7 < count * 10)
+        cap *= 2;
+    if (!(m->tab[n] = calloc(cap, sizeof(struct slot))))
+        return NH_ENOMEM;
+    m->mask[n] = cap - 1;
+    return 0;
+}
+
+static void
+slot_put(struct lm_model *m, int n, uint64_t key, float prob, float bow)
+{
+    struct slot *t = m->tab[n];
+    uint64_t p;
+
+    for (p = key & m->mask[n]; t[p].key; p = (p + 1) & m->mask[n])
+        if (t[p].key == key)
+            return; /* a 64-bit collision: the first one stays */
+    t[p].key = key;
+    t[p].prob = prob;
+    t[p].bow = bow;
+}
+
+static float
+log10f_of(double p)
+{
+    return p > 0 ? (float)log10(p) : -99.0f;
+}
+
+static int
+estimate(struct trainer *tr, struct lm_model *m, struct nh_error *err)
+{
+    int N = tr->N, n, rc = NH_ENOMEM;
+    uint32_t V = tr->v.n;
+    struct ctxstat cs[LM_MAX_ORDER + 1] = {{0}};
+    uint64_t *suf[LM_MAX_ORDER + 1] = {0}, *ctx[LM_MAX_ORDER + 1] = {0};
+    double *prob[LM_MAX_ORDER + 1] = {0};
+    uint64_t den0 = 0, nk0[3] = {0}, e, t[5];
+    double gamma0;
+    uint32_t w;
+
+    /* adjusted counts of the lower orders, from the order above */
+    for (n = N; n >= 2; n--) {
+        struct gtab *g = &tr->g[n];
+
+        if (!(suf[n] = malloc((g->count ? g->count : 1) * sizeof(uint64_t))))
+            goto out;
+        for (e = 0; e < g->count; e++) {
+            const uint32_t *ids = g->ids + e * n;
+            int64_t s;
+
+            if (n == 2) {
+                tr->cnt1[ids[1]]++;
+                suf[n][e] = ids[1];
+                continue;
+            }
+            s = gtab_get(&tr->g[n - 1], ids + 1,
+                         nh_hash64(ids + 1, (size_t)(n - 1) * 4));
+            if (s < 0) {
+                rc = (int)s;
+                goto out;
+            }
+            tr->g[n - 1].cnt[s]++;
+            suf[n][e] = (uint64_t)s;
+        }
+    }
+    /* unigrams: counts of counts, the empty context */
+    memset(t, 0, sizeof(t));
+    for (w = 0; w < V; w++) {
+        uint32_t a = tr->cnt1[w];
+
+        if (w == ID_BOS || !a)
+            continue;
+        if (a <= 4)
+            t[a]++;
+        den0 += a;
+        nk0[a >= 3 ? 2 : a - 1]++;
+    }
+    if (!den0) {
+        rc = nh_errorf(err, NH_EINVAL, "no documents to train on");
+        goto out;
+    }
+    discounts(t, m->disc[1]);
+    m->count[1] = V;
+    /* contexts of each order n >= 2, and its counts of counts */
+    for (n = 2; n <= N; n++) {
+        struct gtab *g = &tr->g[n];
+
+        if (ctxstat_alloc(&cs[n - 1], n == 2 ? V : tr->g[n - 1].count) < 0 ||
+            !(ctx[n] = malloc((g->count ? g->count : 1) * sizeof(uint64_t))))
+            goto out;
+        memset(t, 0, sizeof(t));
+        for (e = 0; e < g->count; e++) {
+            const uint32_t *ids = g->ids + e * n;
+            uint32_t a = g->cnt[e];
+            int64_t c = n == 2 ? (int64_t)ids[0] : gtab_find(&tr->g[n - 1], ids);
+
+            if (c < 0) {
+                rc = nh_errorf(err, NH_ECORRUPT,
+                               "internal error: missing context");
+                goto out;
+            }
+            ctx[n][e] = (uint64_t)c;
+            if (a <= 4)
+                t[a]++;
+            cs[n - 1].den[c] += a;
+            cs[n - 1].nk[c][a >= 3 ? 2 : a - 1]++;
+        }
+        discounts(t, m->disc[n]);
+        m->count[n] = g->count;
+    }
+    /* probabilities, bottom up; the backoff weight of a context is gamma */
+    if (!(m->uprob = malloc(V * sizeof(float))) ||
+        !(m->ubow = malloc(V * sizeof(float))) ||
+        !(prob[1] = malloc(V * sizeof(double))))
+        goto out;
+    gamma0 = (m->disc[1][0] * nk0[0] + m->disc[1][1] * nk0[1] +
+              m->disc[1][2] * nk0[2]) /
+             (double)den0;
+    for (w = 0; w < V; w++) {
+        uint32_t a = tr->cnt1[w];
+        double p = gamma0 / (double)(V - 1);
+
+        if (w == ID_BOS)
+            p = 0;
+        else if (a)
+            p += (a - disc_of(m->disc[1], a)) / (double)den0;
+        prob[1][w] = p;
+        m->uprob[w] = log10f_of(p);
+        m->ubow[w] = N > 1 ? (float)log10(gamma_of(&cs[1], w, m->disc[2])) : 0;
+    }
+    for (n = 2; n <= N; n++) {
+        struct gtab *g = &tr->g[n];
+
+        if (!(prob[n] = malloc((g->count ? g->count : 1) * sizeof(double))) ||
+            slots_alloc(m, n, g->count) < 0)
+            goto out;
+        for (e = 0; e < g->count; e++) {
+            uint64_t c = ctx[n][e];
+            uint32_t a = g->cnt[e];
+            double gam = gamma_of(&cs[n - 1], c, m->disc[n]);
+            double p = (a - disc_of(m->disc[n], a)) / (double)cs[n - 1].den[c] +
+                       gam * prob[n - 1][suf[n][e]];
+            float bow = 0;
+
+            prob[n][e] = p;
+            if (n < N)
+                bow = (float)log10(gamma_of(&cs[n], e, m->disc[n + 1]));
+            slot_put(m, n, ngram_key(g->ids + e * n, n), log10f_of(p), bow);
+        }
+        if (n < N) {
+            free(prob[n - 1]);
+            prob[n - 1] = NULL;
+        }
+        /* the model keeps the tuples (for ARPA); the trainer lets go */
+        m->ids[n] = g->ids;
+        g->ids = NULL;
+        free(g->slots);
+        g->slots = NULL;
+        if (n < N)
+            ctxstat_free(&cs[n - 1]), memset(&cs[n - 1], 0, sizeof(cs[0]));
+    }
+    rc = 0;
+out:
+    for (n = 0; n <= LM_MAX_ORDER; n++) {
+        ctxstat_free(&cs[n]);
+        free(suf[n]);
+        free(ctx[n]);
+        free(prob[n]);
+    }
+    return rc;
+}
+
+int
+lm_train(const struct lm_opts *o, char *const *paths, size_t npaths,
+         struct lm_model **out, struct nh_error *err)
+{
+    struct trainer tr;
+    struct lm_model *m = NULL;
+    int N = o && o->order ? o->order : 5, n, rc = NH_ENOMEM;
+    size_t i;
+
+    memset(&tr, 0, sizeof(tr));
+    if (N < 1 || N > LM_MAX_ORDER)
+        return nh_errorf(err, NH_EINVAL, "order must be 1..%d",
+                         LM_MAX_ORDER);
+    tr.N = N;
+    tr.progress = o ? o->progress : 0;
+    if (vocab_init(&tr.v) < 0 || !(tr.s = lm_scratch_new(NULL)))
+        goto out;
+    for (n = 2; n <= N; n++)
+        if (gtab_init(&tr.g[n], n) < 0)
+            goto out;
+    for (i = 0; i < npaths; i++) {
+        rc = lm_read_docs(paths[i], o ? o->text_field : NULL, train_doc, &tr,
+                          err);
+        if (rc == NH_ENOMEM)
+            nh_errorf(err, rc, "out of memory");
+        else if (rc == NH_ETOOBIG && !err->msg[0])
+            nh_errorf(err, rc, "'%s': the corpus is over 4G tokens",
+                      paths[i]);
+        if (rc < 0)
+            goto out;
+    }
+    if (tr.progress)
+        fprintf(stderr, "\r\033[K");
+    rc = NH_ENOMEM;
+    if (cnt1_fit(&tr, tr.v.n) < 0 || !(m = calloc(1, sizeof(*m))))
+        goto out;
+    m->order = N;
+    m->docs = tr.docs;
+    m->tokens = tr.tokens;
+    if ((rc = estimate(&tr, m, err)) < 0) {
+        if (rc == NH_ENOMEM)
+            nh_errorf(err, rc, "out of memory");
+        goto out;
+    }
+    m->v = tr.v;
+    memset(&tr.v, 0, sizeof(tr.v));
+    *out = m;
+    m = NULL;
+    rc = 0;
+out:
+    lm_free(m);
+    vocab_release(&tr.v, true);
+    for (n = 2; n <= LM_MAX_ORDER; n++)
+        gtab_release(&tr.g[n]);
+    free(tr.cnt1);
+    lm_scratch_free(tr.s);
+    return rc;
+}
+
+/* ---- the binary model ------------------------------------------------- */
+
+/* Host byte order (bom tells); sections padded to 8 bytes:
+ *   header | vocab tokens, NUL-terminated | unigram log10 p (float, V) |
+ *   unigram log10 backoff (float, V) | per order 2..N: slots (16 B
+ *   each), tuples (n uint32 each) | XXH3-128 of all the above (16 B) */
+struct file_hdr {
+    char magic[8];
+    uint32_t version, bom;
+    uint32_t order, nvocab;
+    uint64_t vocab_bytes;
+    uint64_t docs, tokens;
+    uint64_t count[LM_MAX_ORDER + 1];
+    uint64_t nslots[LM_MAX_ORDER + 1];
+    double disc[LM_MAX_ORDER + 1][3];
+};
+
+static uint64_t
+pad8(uint64_t n)
+{
+    return (n + 7) & ~(uint64_t)7;
+}
+
+struct hwriter {
+    struct nh_writer *w;
+    struct nh_hash_state *h;
+    struct nh_error *err;
+};
+
+static int
+hw_write(struct hwriter *hw, const void *p, size_t len)
+{
+    static const char zero[8];
+
+    if (!p)
+        p = zero;
+    nh_hash128_update(hw->h, p, len);
+    return nh_writer_write(hw->w, p, len, hw->err);
+}
+
+static int
+hw_pad(struct hwriter *hw, uint64_t len)
+{
+    return len == pad8(len) ? 0 : hw_write(hw, NULL, pad8(len) - len);
+}
+
+int
+lm_save(const struct lm_model *m, const char *path, struct nh_error *err)
+{
+    struct file_hdr h;
+    struct hwriter hw = {NULL, NULL, err};
+    struct nh_h128 sum;
+    uint64_t tail[2];
+    int n, rc;
+
+    memset(&h, 0, sizeof(h));
+    memcpy(h.magic, LM_MAGIC, 4);
+    h.version = LM_VERSION;
+    h.bom = LM_BOM;
+    h.order = (uint32_t)m->order;
+    h.nvocab = m->v.n;
+    h.vocab_bytes = m->v.str_len;
+    h.docs = m->docs;
+    h.tokens = m->tokens;
+    for (n = 1; n <= m->order; n++) {
+        h.count[n] = m->count[n];
+        h.nslots[n] = n > 1 ? m->mask[n] + 1 : 0;
+        memcpy(h.disc[n], m->disc[n], sizeof(h.disc[n]));
+    }
+    if ((rc = nh_writer_open(&hw.w, path, 0, err)) < 0)
+        return rc;
+    if (!(hw.h = nh_hash128_begin())) {
+        nh_writer_abort(hw.w);
+        return nh_errorf(err, NH_ENOMEM, "out of memory");
+    }
+    if ((rc = hw_write(&hw, &h, sizeof(h))) < 0 ||
+        (rc = hw_write(&hw, m->v.str, m->v.str_len)) < 0 ||
+        (rc = hw_pad(&hw, m->v.str_len)) < 0 ||
+        (rc = hw_write(&hw, m->uprob, m->v.n * sizeof(float))) < 0 ||
+        (rc = hw_write(&hw, m->ubow, m->v.n * sizeof(float))) < 0 ||
+        (rc = hw_pad(&hw, (uint64_t)m->v.n * 8)) < 0)
+        goto fail;
+    for (n = 2; n <= m->order; n++) {
+        uint64_t idb = m->count[n] * (uint64_t)n * sizeof(uint32_t);
+
+        if ((rc = hw_write(&hw, m->tab[n],
+                           (m->mask[n] + 1) * sizeof(struct slot))) < 0 ||
+            (rc = hw_write(&hw, m->ids[n], idb)) < 0 ||
+            (rc = hw_pad(&hw, idb)) < 0)
+            goto fail;
+    }
+    sum = nh_hash128_end(hw.h);
+    hw.h = NULL;
+    tail[0] = sum.hi;
+    tail[1] = sum.lo;
+    if ((rc = nh_writer_write(hw.w, tail, sizeof(tail), err)) < 0)
+        goto fail;
+    return nh_writer_commit(hw.w, err);
+fail:
+    if (hw.h)
+        nh_hash128_end(hw.h);
+    nh_writer_abort(hw.w);
+    return rc;
+}
+
+static int
+read_file(const char *path, void **out, size_t *len, struct nh_error *err)
+{
+    struct stat st;
+    char *buf = NULL;
+    size_t got = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+    if (fd < 0)
+        return nh_error_errno(err, "cannot open '%s'", path);
+    if (fstat(fd, &st) < 0) {
+        rc = nh_error_errno(err, "cannot stat '%s'", path);
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = nh_errorf(err, NH_EINVAL, "'%s' is not a file", path);
+        goto out;
+    }
+    if (!(buf = malloc(st.st_size ? (size_t)st.st_size : 1))) {
+        rc = nh_errorf(err, NH_ENOMEM, "'%s': out of memory", path);
+        goto out;
+    }
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = nh_error_errno(err, "cannot read '%s'", path);
+            goto out;
+        }
+        if (!r)
+            break;
+        got += (size_t)r;
+    }
+    *out = buf;
+    *len = got;
+    buf = NULL;
+    rc = 0;
+out:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+static int
+corrupt(struct nh_error *err, const char *path, const char *why)
+{
+    return nh_errorf(err, NH_ECORRUPT, "'%s' is not a usable language model: %s",
+                     path, why);
+}
+
+int
+lm_load(struct lm_model **out, const char *path, struct nh_error *err)
+{
+    struct lm_model *m = NULL;
+    struct file_hdr h;
+    struct nh_h128 sum;
+    uint64_t tail[2], need, off;
+    uint32_t i;
+    size_t len = 0;
+    void *blob = NULL;
+    char *p;
+    int n, rc;
+
+    if ((rc = read_file(path, &blob, &len, err)) < 0)
+        return rc;
+    p = blob;
+    if (len < sizeof(h) + 16 || memcmp(p, LM_MAGIC, 5)) {
+        rc = corrupt(err, path, "no NHLM header");
+        goto out;
+    }
+    memcpy(&h, p, sizeof(h));
+    if (h.bom != LM_BOM || h.version != LM_VERSION) {
+        rc = corrupt(err, path, h.bom != LM_BOM ? "other byte order"
+                                                : "unknown version");
+        goto out;
+    }
+    if (h.order < 1 || h.order > LM_MAX_ORDER || h.nvocab < 3 ||
+        h.count[1] != h.nvocab || h.vocab_bytes > ((uint64_t)1 << 40)) {
+        rc = corrupt(err, path, "bad header");
+        goto out;
+    }
+    need = sizeof(h) + pad8(h.vocab_bytes) + (uint64_t)h.nvocab * 8;
+    for (n = 2; n <= (int)h.order; n++) {
+        uint64_t s = h.nslots[n];
+
+        if (s < 16 || (s & (s - 1)) || s > ((uint64_t)1 << 36) ||
+            h.count[n] >= s) {
+            rc = corrupt(err, path, "bad table size");
+            goto out;
+        }
+        need += s * sizeof(struct slot) + pad8(h.count[n] * n * 4);
+    }
+    if (need + 16 != len) {
+        rc = corrupt(err, path, len < need + 16 ? "truncated" : "bad size");
+        goto out;
+    }
+    sum = nh_hash128(p, need);
+    memcpy(tail, p + need, sizeof(tail));
+    if (tail[0] != sum.hi || tail[1] != sum.lo) {
+        rc = corrupt(err, path, "checksum mismatch");
+        goto out;
+    }
+    if (!(m = calloc(1, sizeof(*m)))) {
+        rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+        goto out;
+    }
+    m->blob = blob;
+    m->blob_len = len;
+    blob = NULL;
+    m->order = (int)h.order;
+    m->docs = h.docs;
+    m->tokens = h.tokens;
+    memcpy(m->count, h.count, sizeof(m->count));
+    memcpy(m->disc, h.disc, sizeof(m->disc));
+    /* vocabulary: exactly nvocab NUL-terminated tokens */
+    off = sizeof(h);
+    m->v.str = p + off;
+    m->v.str_len = h.vocab_bytes;
+    if (!(m->v.off = malloc(h.nvocab * sizeof(uint32_t))) ||
+        !(m->v.cpmap = calloc(CPMAP_SIZE, sizeof(uint32_t))) ||
+        vocab_rehash(&m->v, 4096) < 0) {
+        rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+        goto out;
+    }
+    m->v.cap = h.nvocab;
+    {
+        uint64_t at = 0;
+
+        for (i = 0; i < h.nvocab; i++) {
+            const char *w = m->v.str + at;
+            const char *z = memchr(w, 0, h.vocab_bytes - at);
+            uint64_t hh, slot;
+            uint32_t cp = NO_CP;
+            size_t wl;
+
+            if (!z || at >= h.vocab_bytes) {
+                rc = corrupt(err, path, "bad vocabulary");
+                goto out;
+            }
+            wl = (size_t)(z - w);
+            if (wl && utf8_decode(w, wl, &cp, NULL) != wl)
+                cp = NO_CP;
+            hh = nh_hash64(w, wl);
+            if (vocab_find(&m->v, w, wl, hh) != UINT32_MAX) {
+                rc = corrupt(err, path, "repeated token");
+                goto out;
+            }
+            if ((uint64_t)(m->v.n + 1) * 4 > (m->v.mask + 1) * 3 &&
+                vocab_rehash(&m->v, (m->v.mask + 1) * 2) < 0) {
+                rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+                goto out;
+            }
+            m->v.off[i] = (uint32_t)at;
+            for (slot = vocab_slot_pos(hh, m->v.mask); m->v.slots[slot];
+                 slot = (slot + 1) & m->v.mask)
+                ;
+            m->v.slots[slot] = (hh >> 32) << 32 | (uint64_t)(i + 1);
+            if (cp != NO_CP && cp < CPMAP_SIZE)
+                m->v.cpmap[cp] = i + 1;
+            m->v.n = i + 1;
+            at += wl + 1;
+        }
+        if (at != h.vocab_bytes) {
+            rc = corrupt(err, path, "bad vocabulary");
+            goto out;
+        }
+    }
+    off += pad8(h.vocab_bytes);
+    m->uprob = (float *)(void *)(p + off);
+    m->ubow = m->uprob + h.nvocab;
+    off += (uint64_t)h.nvocab * 8;
+    for (n = 2; n <= m->order; n++) {
+        m->tab[n] = (struct slot *)(void *)(p + off);
+        m->mask[n] = h.nslots[n] - 1;
+        off += h.nslots[n] * sizeof(struct slot);
+        m->ids[n] = (uint32_t *)(void *)(p + off);
+        off += pad8(h.count[n] * n * 4);
+    }
+    *out = m;
+    m = NULL;
+    rc = 0;
+out:
+    free(blob);
+    lm_free(m);
+    return rc;
+}
+
+/* ---- ARPA -------------------------------------------------------------- */
+
+static int
+arpa_flush(struct nh_writer *w, struct strbuf *sb, bool force,
+           struct nh_error *err)
+{
+    int rc = 0;
+
+    if (sb->len >= (1u << 20) || (force && sb->len)) {
+        rc = nh_writer_write(w, sb->buf, sb->len, err);
+        strbuf_reset(sb);
+    }
+    return rc;
+}
+
+int
+lm_write_arpa(const struct lm_model *m, const char *path,
+              struct nh_error *err)
+{
+    struct nh_writer *w = NULL;
+    struct strbuf sb = STRBUF_INIT;
+    uint64_t e;
+    uint32_t i;
+    int n, k, rc;
+
+    if ((rc = nh_writer_open(&w, path, 0, err)) < 0)
+        return rc;
+    rc = strbuf_addstr(&sb, "\\data\\\n");
+    for (n = 1; n <= m->order && rc >= 0; n++)
+        rc = strbuf_addf(&sb, "ngram %d=%llu\n", n,
+                         (unsigned long long)m->count[n]);
+    if (rc >= 0)
+        rc = strbuf_addf(&sb, "\n\\1-grams:\n");
+    for (i = 0; i < m->v.n && rc >= 0; i++) {
+        rc = strbuf_addf(&sb, "%.9g\t%s", (double)m->uprob[i],
+                         lm_vocab_word(m, i));
+        if (rc >= 0 && m->order > 1)
+            rc = strbuf_addf(&sb, "\t%.9g", (double)m->ubow[i]);
+        if (rc >= 0)
+            rc = strbuf_addch(&sb, '\n');
+        if (rc >= 0)
+            rc = arpa_flush(w, &sb, false, err);
+    }
+    for (n = 2; n <= m->order && rc >= 0; n++) {
+        rc = strbuf_addf(&sb, "\n\\%d-grams:\n", n);
+        for (e = 0; e < m->count[n] && rc >= 0; e++) {
+            const uint32_t *g = m->ids[n] + e * n;
+            const struct slot *s = tab_find(m, n, ngram_key(g, n));
+
+            if (!s)
+                continue;
+            rc = strbuf_addf(&sb, "%.9g\t", (double)s->prob);
+            for (k = 0; k < n && rc >= 0; k++) {
+                if (g[k] >= m->v.n) {
+                    rc = nh_errorf(err, NH_ECORRUPT, "bad token id in model");
+                    break;
+                }
+                rc = strbuf_addf(&sb, "%s%s", k ? " " : "",
+                                 lm_vocab_word(m, g[k]));
+            }
+            if (rc >= 0 && n < m->order)
+                rc = strbuf_addf(&sb, "\t%.9g", (double)s->bow);
+            if (rc >= 0)
+                rc = strbuf_addch(&sb, '\n');
+            if (rc >= 0)
+                rc = arpa_flush(w, &sb, false, err);
+        }
+    }
+    if (rc >= 0)
+        rc = strbuf_addstr(&sb, "\n\\end\\\n");
+    if (rc >= 0)
+        rc = arpa_flush(w, &sb, true, err);
+    strbuf_release(&sb);
+    if (rc < 0) {
+        if (!err->msg[0])
+            nh_errorf(err, rc, "cannot write '%s': %s", path,
+                      nh_strerror(rc));
+        nh_writer_abort(w);
+        return rc;
+    }
+    return nh_writer_commit(w, err);
+}
+
+/* ---- percentiles ------------------------------------------------------- */
+
+struct pct {
+    const struct lm_model *m;
+    struct lm_scratch *s;
+    double *v;
+    size_t n, cap;
+};
+
+static int
+pct_doc(void *arg, const char *id, const char *text, size_t len)
+{
+    struct pct *p = arg;
+    double lp;
+    size_t n;
+    int rc;
+
+    (void)id;
+    if ((rc = lm_score(p->m, p->s, text, len, &lp, &n)) < 0)
+        return rc;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 1024;
+        double *v = realloc(p->v, cap * sizeof(*v));
+
+        if (!v)
+            return NH_ENOMEM;
+        p->v = v;
+        p->cap = cap;
+    }
+    p->v[p->n++] = lm_perplexity(lp, n);
+    return 0;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+double
+lm_quantile(const double *sorted, size_t n, double q)
+{
+    double pos = q * (double)(n - 1);
+    size_t lo = (size_t)pos;
+
+    if (!n)
+        return 0;
+    if (lo + 1 >= n)
+        return sorted[n - 1];
+    return sorted[lo] + (pos - (double)lo) * (sorted[lo + 1] - sorted[lo]);
+}
+
+int
+lm_percentiles(const struct lm_model *m, char *const *paths, size_t n,
+               double p30_p60[2], struct nh_error *err)
+{
+    struct pct p = {m, NULL, NULL, 0, 0};
+    size_t i;
+    int rc = 0;
+
+    if (!(p.s = lm_scratch_new(m)))
+        return nh_errorf(err, NH_ENOMEM, "out of memory");
+    for (i = 0; i < n && rc >= 0; i++) {
+        rc = lm_read_docs(paths[i], NULL, pct_doc, &p, err);
+        if (rc == NH_ENOMEM)
+            nh_errorf(err, rc, "out of memory");
+    }
+    if (rc >= 0 && !p.n)
+        rc = nh_errorf(err, NH_EINVAL, "no documents to measure");
+    if (rc >= 0) {
+        qsort(p.v, p.n, sizeof(*p.v), cmp_double);
+        p30_p60[0] = lm_quantile(p.v, p.n, 0.3);
+        p30_p60[1] = lm_quantile(p.v, p.n, 0.6);
+    }
+    free(p.v);
+    lm_scratch_free(p.s);
+    return rc < 0 ? rc : 0;
+}
