@@ -619,7 +619,8 @@ lm_logprob_ids(const struct lm_model *m, const uint32_t *ctx, size_t nctx,
 
     if (word >= m->v.n)
         word = ID_UNK;
-    memcpy(g, ctx + nctx - k, k * sizeof(*g));
+    if (k)
+        memcpy(g, ctx + nctx - k, k * sizeof(*g));
     g[k] = word;
     lp = m->uprob[word];
     for (len = 2; len <= k + 1; len++) {
