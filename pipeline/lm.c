@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,6 +54,47 @@
 #define ID_EOS 2u
 #define CPMAP_SIZE 0x30000u
 #define NO_CP UINT32_MAX
+#define PREFETCH 8 /* n-grams ahead */
+#define RING (2 * PREFETCH)
+
+/* ---- big tables ------------------------------------------------------ */
+
+/* Zeroed memory for a big table, in transparent huge pages where the
+ * kernel has them (madvise mode): far fewer page faults while it fills
+ * and fewer TLB misses on the random probes. Freed by big_free with the
+ * same size. */
+#define BIG_MIN (4u << 20)
+
+static void *
+big_calloc(size_t n, size_t size)
+{
+    size_t bytes = n * size;
+    void *p;
+
+    if (size && bytes / size != n)
+        return NULL;
+    if (bytes < BIG_MIN)
+        return calloc(n ? n : 1, size ? size : 1);
+    p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+             -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+static void
+big_free(void *p, size_t n, size_t size)
+{
+    if (!p)
+        return;
+    if (n * size < BIG_MIN)
+        free(p);
+    else
+        munmap(p, n * size);
+}
 
 /* ---- vocabulary ------------------------------------------------------- */
 
@@ -576,11 +618,13 @@ lm_free(struct lm_model *m)
         free(m->uprob);
         free(m->ubow);
         for (n = 2; n <= LM_MAX_ORDER; n++) {
-            free(m->tab[n]);
+            if (m->tab[n])
+                big_free(m->tab[n], m->mask[n] + 1, sizeof(struct slot));
             free(m->ids[n]);
         }
     }
-    free(m->blob);
+    if (m->blob)
+        big_free(m->blob, m->blob_len, 1);
     free(m);
 }
 
@@ -670,6 +714,7 @@ lm_score(const struct lm_model *m, struct lm_scratch *s, const char *text,
          size_t len, double *log10prob, size_t *n)
 {
     float prev_bow[LM_MAX_ORDER + 1], cur_bow[LM_MAX_ORDER + 1];
+    uint64_t keys[RING][LM_MAX_ORDER + 1];
     int prev_m, N = m->order;
     double total = 0;
     long rc;
@@ -685,16 +730,33 @@ lm_score(const struct lm_model *m, struct lm_scratch *s, const char *text,
         return NH_ENOMEM;
     prev_bow[1] = m->ubow[ID_BOS];
     prev_m = 1;
-    for (i = 1; i < s->nids; i++) {
-        uint32_t w = s->ids[i];
-        int maxlen = i + 1 < (size_t)N ? (int)i + 1 : N;
-        int k, matched = 1, L;
-        double lp = m->uprob[w];
+    /* the keys of the n-grams ending at token i + PREFETCH are computed
+     * and their slots prefetched while token i is scored */
+    for (i = 1; i < s->nids + PREFETCH; i++) {
+        size_t ahead = i, cur;
+        uint32_t w;
+        int maxlen, k, matched = 1, L;
+        double lp;
 
+        if (ahead < s->nids) {
+            int ml = ahead + 1 < (size_t)N ? (int)ahead + 1 : N;
+
+            for (k = 2; k <= ml; k++) {
+                uint64_t key = ngram_key(s->ids + ahead + 1 - k, k);
+
+                keys[ahead % RING][k] = key;
+                __builtin_prefetch(&m->tab[k][key & m->mask[k]]);
+            }
+        }
+        if (i < 1 + PREFETCH)
+            continue;
+        cur = i - PREFETCH;
+        w = s->ids[cur];
+        maxlen = cur + 1 < (size_t)N ? (int)cur + 1 : N;
+        lp = m->uprob[w];
         cur_bow[1] = m->ubow[w];
         for (k = 2; k <= maxlen; k++) {
-            const struct slot *sl =
-                tab_find(m, k, ngram_key(s->ids + i + 1 - k, k));
+            const struct slot *sl = tab_find(m, k, keys[cur % RING][k]);
 
             if (!sl)
                 break;
@@ -715,13 +777,21 @@ lm_score(const struct lm_model *m, struct lm_scratch *s, const char *text,
 
 /* ---- training: counting ---------------------------------------------- */
 
-/* n-grams of one order: dense tuples and counts, an index of slots */
+/* n-grams of one order: dense tuples, an index of slots holding the
+ * XXH3-64 of the tuple and its count. Equality is equality of the 64-bit
+ * hashes, as in the model's tables. */
+struct gslot {
+    uint64_t h;
+    uint32_t idx1; /* index + 1; 0 empty */
+    uint32_t cnt;  /* adjusted count */
+};
+
 struct gtab {
     int n;
     uint32_t *ids; /* (count, n) */
-    uint32_t *cnt; /* (count) adjusted counts */
+    uint32_t *cnt; /* (count) adjusted counts, once counting is over */
     uint64_t count, cap;
-    uint64_t *slots; /* (hash >> 32) << 32 | (index + 1) */
+    struct gslot *slots;
     uint64_t mask;
 };
 
@@ -731,7 +801,8 @@ gtab_init(struct gtab *t, int n)
     memset(t, 0, sizeof(*t));
     t->n = n;
     t->mask = 65535;
-    return (t->slots = calloc(t->mask + 1, sizeof(uint64_t))) ? 0 : NH_ENOMEM;
+    t->slots = big_calloc(t->mask + 1, sizeof(*t->slots));
+    return t->slots ? 0 : NH_ENOMEM;
 }
 
 static void
@@ -739,7 +810,8 @@ gtab_release(struct gtab *t)
 {
     free(t->ids);
     free(t->cnt);
-    free(t->slots);
+    if (t->slots)
+        big_free(t->slots, t->mask + 1, sizeof(*t->slots));
     memset(t, 0, sizeof(*t));
 }
 
@@ -747,87 +819,99 @@ static int
 gtab_grow(struct gtab *t)
 {
     uint64_t nslots = (t->mask + 1) * 2, mask = nslots - 1, i;
-    uint64_t *s;
+    struct gslot *s;
 
-    if (nslots > ((uint64_t)1 << 32))
+    if (nslots > ((uint64_t)1 << 34))
         return NH_ETOOBIG;
-    if (!(s = calloc(nslots, sizeof(*s))))
+    if (!(s = big_calloc(nslots, sizeof(*s))))
         return NH_ENOMEM;
     for (i = 0; i <= t->mask; i++) {
         uint64_t p;
 
-        if (!t->slots[i])
+        if (!t->slots[i].idx1)
             continue;
-        for (p = (t->slots[i] >> 32) & mask; s[p]; p = (p + 1) & mask)
+        for (p = t->slots[i].h & mask; s[p].idx1; p = (p + 1) & mask)
             ;
         s[p] = t->slots[i];
     }
-    free(t->slots);
+    big_free(t->slots, t->mask + 1, sizeof(*s));
     t->slots = s;
     t->mask = mask;
     return 0;
 }
 
-/* index of the tuple g (hash h), inserted with count 0 when absent;
- * negative NH_E* on failure */
-static int64_t
-gtab_get(struct gtab *t, const uint32_t *g, uint64_t h)
+static inline void
+gtab_prefetch(const struct gtab *t, uint64_t h)
 {
-    uint64_t tag = h >> 32, p;
+    __builtin_prefetch(&t->slots[h & t->mask]);
+}
+
+/* add inc to the count of the tuple g (hash h), inserting it when
+ * absent; 0 or a negative NH_E* */
+static int
+gtab_add(struct gtab *t, const uint32_t *g, uint64_t h, uint32_t inc)
+{
     size_t bytes = (size_t)t->n * sizeof(uint32_t);
+    struct gslot *sl;
+    uint64_t p;
 
-    for (p = tag & t->mask; t->slots[p]; p = (p + 1) & t->mask) {
-        uint64_t s = t->slots[p];
-
-        if (s >> 32 == tag &&
-            !memcmp(t->ids + ((s & 0xffffffffu) - 1) * (uint64_t)t->n, g,
-                    bytes))
-            return (int64_t)(s & 0xffffffffu) - 1;
+    for (p = h & t->mask; t->slots[p].idx1; p = (p + 1) & t->mask) {
+        if (t->slots[p].h == h) {
+            t->slots[p].cnt += inc;
+            return 0;
+        }
     }
     if (t->count >= UINT32_MAX - 1)
         return NH_ETOOBIG;
     if (t->count == t->cap) {
         uint64_t cap = t->cap ? t->cap * 2 : 65536;
         uint32_t *ids = realloc(t->ids, cap * bytes);
-        uint32_t *cnt;
 
         if (!ids)
             return NH_ENOMEM;
         t->ids = ids;
-        if (!(cnt = realloc(t->cnt, cap * sizeof(*cnt))))
-            return NH_ENOMEM;
-        t->cnt = cnt;
         t->cap = cap;
     }
     memcpy(t->ids + t->count * t->n, g, bytes);
-    t->cnt[t->count] = 0;
-    t->slots[p] = tag << 32 | (t->count + 1);
-    t->count++;
-    if (t->count * 10 > (t->mask + 1) * 7) {
-        int rc = gtab_grow(t);
-
-        if (rc < 0)
-            return rc;
-    }
-    return (int64_t)t->count - 1;
+    sl = &t->slots[p];
+    sl->h = h;
+    sl->cnt = inc;
+    sl->idx1 = (uint32_t)++t->count;
+    if (t->count * 10 > (t->mask + 1) * 7)
+        return gtab_grow(t);
+    return 0;
 }
 
-/* index of g, which must be present */
+/* index of the tuple with hash h, or -1 */
 static int64_t
-gtab_find(const struct gtab *t, const uint32_t *g)
+gtab_find(const struct gtab *t, uint64_t h)
 {
-    uint64_t h = nh_hash64(g, (size_t)t->n * sizeof(uint32_t));
-    uint64_t tag = h >> 32, p;
+    uint64_t p;
 
-    for (p = tag & t->mask; t->slots[p]; p = (p + 1) & t->mask) {
-        uint64_t s = t->slots[p];
-
-        if (s >> 32 == tag &&
-            !memcmp(t->ids + ((s & 0xffffffffu) - 1) * (uint64_t)t->n, g,
-                    (size_t)t->n * sizeof(uint32_t)))
-            return (int64_t)(s & 0xffffffffu) - 1;
-    }
+    for (p = h & t->mask; t->slots[p].idx1; p = (p + 1) & t->mask)
+        if (t->slots[p].h == h)
+            return (int64_t)t->slots[p].idx1 - 1;
     return -1;
+}
+
+/* the counts, by index, out of the slots */
+static int
+gtab_counts(struct gtab *t)
+{
+    uint64_t i;
+
+    if (!(t->cnt = malloc((t->count ? t->count : 1) * sizeof(*t->cnt))))
+        return NH_ENOMEM;
+    for (i = 0; i <= t->mask; i++)
+        if (t->slots[i].idx1)
+            t->cnt[t->slots[i].idx1 - 1] = t->slots[i].cnt;
+    return 0;
+}
+
+static uint64_t
+tuple_hash(const uint32_t *g, int n)
+{
+    return nh_hash64(g, (size_t)n * sizeof(uint32_t));
 }
 
 struct trainer {
@@ -837,6 +921,8 @@ struct trainer {
     uint32_t *cnt1;                  /* (cap1) unigram adjusted counts */
     size_t cap1;
     struct lm_scratch *s; /* the document's ids */
+    uint64_t *hash; /* (caphash) hashes of the document's n-grams */
+    size_t caphash;
     uint64_t docs, tokens, bytes, next_progress;
     int progress;
     time_t t0;
@@ -883,6 +969,23 @@ cnt1_fit(struct trainer *tr, uint32_t n)
 }
 
 static int
+hash_fit(struct trainer *tr, size_t n)
+{
+    if (n > tr->caphash) {
+        size_t cap = tr->caphash ? tr->caphash : 4096;
+        uint64_t *h;
+
+        while (cap < n)
+            cap *= 2;
+        if (!(h = realloc(tr->hash, cap * sizeof(*h))))
+            return NH_ENOMEM;
+        tr->hash = h;
+        tr->caphash = cap;
+    }
+    return 0;
+}
+
+static int
 train_doc(void *arg, const char *id, const char *text, size_t len)
 {
     struct trainer *tr = arg;
@@ -907,26 +1010,27 @@ train_doc(void *arg, const char *id, const char *text, size_t len)
     tr->docs++;
     tr->tokens += (uint64_t)ntok;
     tr->cnt1[ID_BOS]++;
-    for (j = 1; j < s->nids; j++) {
-        const uint32_t *g;
-        struct gtab *t;
-        int64_t e;
-
-        if (N == 1) {
+    if (N == 1) {
+        for (j = 1; j < s->nids; j++)
             tr->cnt1[s->ids[j]]++;
-            continue;
-        }
-        if (j + 1 >= (size_t)N) {
-            t = &tr->g[N];
-            g = s->ids + j + 1 - N;
-        } else {
-            t = &tr->g[j + 1];
-            g = s->ids;
-        }
-        e = gtab_get(t, g, nh_hash64(g, (size_t)t->n * sizeof(uint32_t)));
-        if (e < 0)
-            return (int)e;
-        t->cnt[e]++;
+        return 0;
+    }
+    /* the n-gram ending at j: an N-gram, or a shorter one from <s> */
+    if (hash_fit(tr, s->nids) < 0)
+        return NH_ENOMEM;
+    for (j = 1; j < s->nids; j++) {
+        int n = j + 1 >= (size_t)N ? N : (int)j + 1;
+
+        tr->hash[j] = tuple_hash(s->ids + j + 1 - n, n);
+    }
+    for (j = 1; j < s->nids; j++) {
+        int n = j + 1 >= (size_t)N ? N : (int)j + 1;
+
+        if (j + PREFETCH < s->nids)
+            gtab_prefetch(&tr->g[N], tr->hash[j + PREFETCH]);
+        if ((rc = gtab_add(&tr->g[n], s->ids + j + 1 - n, tr->hash[j], 1)) <
+            0)
+            return rc;
     }
     if (tr->progress && tr->bytes >= tr->next_progress) {
         fprintf(stderr, "\rlm: %llu documents, %.0f MB read",
@@ -1008,7 +1112,7 @@ slots_alloc(struct lm_model *m, int n, uint64_t count)
 
     while (cap * 7 < count * 10)
         cap *= 2;
-    if (!(m->tab[n] = calloc(cap, sizeof(struct slot))))
+    if (!(m->tab[n] = big_calloc(cap, sizeof(struct slot))))
         return NH_ENOMEM;
     m->mask[n] = cap - 1;
     return 0;
@@ -1040,37 +1144,59 @@ estimate(struct trainer *tr, struct lm_model *m, struct nh_error *err)
     int N = tr->N, n, rc = NH_ENOMEM;
     uint32_t V = tr->v.n;
     struct ctxstat cs[LM_MAX_ORDER + 1] = {{0}};
-    uint64_t *suf[LM_MAX_ORDER + 1] = {0}, *ctx[LM_MAX_ORDER + 1] = {0};
+    uint32_t *suf[LM_MAX_ORDER + 1] = {0}, *ctx[LM_MAX_ORDER + 1] = {0};
     double *prob[LM_MAX_ORDER + 1] = {0};
     uint64_t den0 = 0, nk0[3] = {0}, e, t[5];
     double gamma0;
     uint32_t w;
 
-    /* adjusted counts of the lower orders, from the order above */
+    /* adjusted counts of the lower orders, from the order above: each
+     * distinct n-gram adds one to the count of its suffix; remember the
+     * suffix's index */
     for (n = N; n >= 2; n--) {
         struct gtab *g = &tr->g[n];
+        uint64_t hs[RING];
 
-        if (!(suf[n] = malloc((g->count ? g->count : 1) * sizeof(uint64_t))))
+        if (!(suf[n] = malloc((g->count ? g->count : 1) * sizeof(uint32_t))))
             goto out;
-        for (e = 0; e < g->count; e++) {
-            const uint32_t *ids = g->ids + e * n;
-            int64_t s;
+        if (n == 2) {
+            for (e = 0; e < g->count; e++) {
+                suf[n][e] = g->ids[e * 2 + 1];
+                tr->cnt1[suf[n][e]]++;
+            }
+            continue;
+        }
+        for (e = 0; e < g->count + PREFETCH; e++) {
+            if (e < g->count) {
+                hs[e % RING] = tuple_hash(g->ids + e * n + 1, n - 1);
+                gtab_prefetch(&tr->g[n - 1], hs[e % RING]);
+            }
+            if (e >= PREFETCH) {
+                uint64_t x = e - PREFETCH;
 
-            if (n == 2) {
-                tr->cnt1[ids[1]]++;
-                suf[n][e] = ids[1];
-                continue;
+                if ((rc = gtab_add(&tr->g[n - 1], g->ids + x * n + 1,
+                                   hs[x % RING], 1)) < 0)
+                    goto out;
             }
-            s = gtab_get(&tr->g[n - 1], ids + 1,
-                         nh_hash64(ids + 1, (size_t)(n - 1) * 4));
-            if (s < 0) {
-                rc = (int)s;
-                goto out;
+        }
+        rc = NH_ENOMEM;
+        /* the suffixes' indexes, now that the table n - 1 is complete */
+        for (e = 0; e < g->count + PREFETCH; e++) {
+            if (e < g->count) {
+                hs[e % RING] = tuple_hash(g->ids + e * n + 1, n - 1);
+                gtab_prefetch(&tr->g[n - 1], hs[e % RING]);
             }
-            tr->g[n - 1].cnt[s]++;
-            suf[n][e] = (uint64_t)s;
+            if (e >= PREFETCH) {
+                uint64_t x = e - PREFETCH;
+
+                suf[n][x] = (uint32_t)gtab_find(&tr->g[n - 1],
+                                                hs[x % RING]);
+            }
         }
     }
+    for (n = 2; n <= N; n++)
+        if (gtab_counts(&tr->g[n]) < 0)
+            goto out;
     /* unigrams: counts of counts, the empty context */
     memset(t, 0, sizeof(t));
     for (w = 0; w < V; w++) {
@@ -1092,22 +1218,35 @@ estimate(struct trainer *tr, struct lm_model *m, struct nh_error *err)
     /* contexts of each order n >= 2, and its counts of counts */
     for (n = 2; n <= N; n++) {
         struct gtab *g = &tr->g[n];
+        uint64_t hs[RING];
 
         if (ctxstat_alloc(&cs[n - 1], n == 2 ? V : tr->g[n - 1].count) < 0 ||
-            !(ctx[n] = malloc((g->count ? g->count : 1) * sizeof(uint64_t))))
+            !(ctx[n] = malloc((g->count ? g->count : 1) * sizeof(uint32_t))))
             goto out;
         memset(t, 0, sizeof(t));
-        for (e = 0; e < g->count; e++) {
-            const uint32_t *ids = g->ids + e * n;
-            uint32_t a = g->cnt[e];
-            int64_t c = n == 2 ? (int64_t)ids[0] : gtab_find(&tr->g[n - 1], ids);
+        for (e = 0; e < g->count + PREFETCH; e++) {
+            const uint32_t *ids;
+            uint32_t a;
+            int64_t c;
+            uint64_t x;
 
+            if (n > 2 && e < g->count) {
+                hs[e % RING] = tuple_hash(g->ids + e * n, n - 1);
+                gtab_prefetch(&tr->g[n - 1], hs[e % RING]);
+            }
+            if (e < PREFETCH)
+                continue;
+            x = e - PREFETCH;
+            ids = g->ids + x * n;
+            a = g->cnt[x];
+            c = n == 2 ? (int64_t)ids[0]
+                       : gtab_find(&tr->g[n - 1], hs[x % RING]);
             if (c < 0) {
                 rc = nh_errorf(err, NH_ECORRUPT,
                                "internal error: missing context");
                 goto out;
             }
-            ctx[n][e] = (uint64_t)c;
+            ctx[n][x] = (uint32_t)c;
             if (a <= 4)
                 t[a]++;
             cs[n - 1].den[c] += a;
@@ -1115,6 +1254,10 @@ estimate(struct trainer *tr, struct lm_model *m, struct nh_error *err)
         }
         discounts(t, m->disc[n]);
         m->count[n] = g->count;
+    }
+    for (n = 2; n <= N; n++) {
+        big_free(tr->g[n].slots, tr->g[n].mask + 1, sizeof(struct gslot));
+        tr->g[n].slots = NULL;
     }
     /* probabilities, bottom up; the backoff weight of a context is gamma */
     if (!(m->uprob = malloc(V * sizeof(float))) ||
@@ -1138,34 +1281,48 @@ estimate(struct trainer *tr, struct lm_model *m, struct nh_error *err)
     }
     for (n = 2; n <= N; n++) {
         struct gtab *g = &tr->g[n];
+        struct slot *sl;
+        uint64_t keys[RING];
 
         if (!(prob[n] = malloc((g->count ? g->count : 1) * sizeof(double))) ||
             slots_alloc(m, n, g->count) < 0)
             goto out;
-        for (e = 0; e < g->count; e++) {
-            uint64_t c = ctx[n][e];
-            uint32_t a = g->cnt[e];
-            double gam = gamma_of(&cs[n - 1], c, m->disc[n]);
-            double p = (a - disc_of(m->disc[n], a)) / (double)cs[n - 1].den[c] +
-                       gam * prob[n - 1][suf[n][e]];
+        sl = m->tab[n];
+        for (e = 0; e < g->count + PREFETCH; e++) {
+            uint64_t c, x;
+            uint32_t a;
+            double gam, p;
             float bow = 0;
 
-            prob[n][e] = p;
+            if (e < g->count) {
+                keys[e % RING] = ngram_key(g->ids + e * n, n);
+                __builtin_prefetch(&sl[keys[e % RING] & m->mask[n]]);
+                __builtin_prefetch(&prob[n - 1][suf[n][e]]);
+            }
+            if (e < PREFETCH)
+                continue;
+            x = e - PREFETCH;
+            c = ctx[n][x];
+            a = g->cnt[x];
+            gam = gamma_of(&cs[n - 1], c, m->disc[n]);
+            p = (a - disc_of(m->disc[n], a)) / (double)cs[n - 1].den[c] +
+                gam * prob[n - 1][suf[n][x]];
+            prob[n][x] = p;
             if (n < N)
-                bow = (float)log10(gamma_of(&cs[n], e, m->disc[n + 1]));
-            slot_put(m, n, ngram_key(g->ids + e * n, n), log10f_of(p), bow);
+                bow = (float)log10(gamma_of(&cs[n], x, m->disc[n + 1]));
+            slot_put(m, n, keys[x % RING], log10f_of(p), bow);
         }
-        if (n < N) {
-            free(prob[n - 1]);
-            prob[n - 1] = NULL;
-        }
+        free(prob[n - 1]);
+        prob[n - 1] = NULL;
         /* the model keeps the tuples (for ARPA); the trainer lets go */
         m->ids[n] = g->ids;
         g->ids = NULL;
-        free(g->slots);
-        g->slots = NULL;
-        if (n < N)
-            ctxstat_free(&cs[n - 1]), memset(&cs[n - 1], 0, sizeof(cs[0]));
+        ctxstat_free(&cs[n - 1]);
+        memset(&cs[n - 1], 0, sizeof(cs[0]));
+        free(suf[n]);
+        suf[n] = NULL;
+        free(ctx[n]);
+        ctx[n] = NULL;
     }
     rc = 0;
 out:
@@ -1233,6 +1390,7 @@ out:
     for (n = 2; n <= LM_MAX_ORDER; n++)
         gtab_release(&tr.g[n]);
     free(tr.cnt1);
+    free(tr.hash);
     lm_scratch_free(tr.s);
     return rc;
 }
@@ -1360,7 +1518,7 @@ read_file(const char *path, void **out, size_t *len, struct nh_error *err)
         rc = nh_errorf(err, NH_EINVAL, "'%s' is not a file", path);
         goto out;
     }
-    if (!(buf = malloc(st.st_size ? (size_t)st.st_size : 1))) {
+    if (!(buf = big_calloc(st.st_size ? (size_t)st.st_size : 1, 1))) {
         rc = nh_errorf(err, NH_ENOMEM, "'%s': out of memory", path);
         goto out;
     }
@@ -1377,12 +1535,17 @@ read_file(const char *path, void **out, size_t *len, struct nh_error *err)
             break;
         got += (size_t)r;
     }
+    if (got != (size_t)st.st_size) {
+        rc = nh_errorf(err, NH_EIO, "'%s' changed while read", path);
+        goto out;
+    }
     *out = buf;
     *len = got;
     buf = NULL;
     rc = 0;
 out:
-    free(buf);
+    if (buf)
+        big_free(buf, st.st_size ? (size_t)st.st_size : 1, 1);
     close(fd);
     return rc;
 }
@@ -1526,7 +1689,8 @@ lm_load(struct lm_model **out, const char *path, struct nh_error *err)
     m = NULL;
     rc = 0;
 out:
-    free(blob);
+    if (blob)
+        big_free(blob, len, 1);
     lm_free(m);
     return rc;
 }
