@@ -157,6 +157,7 @@ bench: $(B)/nh-clean $(B)/nhd $(B)/nh-load $(B)/nh-review-load
 	@NH_BIN=$(abspath $(B)) scripts/bench-server
 	@NH_BIN=$(abspath $(B)) scripts/bench-review
 	@NH_BIN=$(abspath $(B)) scripts/bench-minhash
+	@NH_BIN=$(abspath $(B)) scripts/bench-lm
 
 format-check:
 	clang-format --dry-run --Werror common/*.[ch] pipeline/*.[ch] \

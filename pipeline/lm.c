@@ -33,6 +33,9 @@
 #include "utf8.h"
 
 #include <cjson/cJSON.h>
+/* XXH3 inlined: the same function as nh_hash64, without a call per
+ * n-gram on the hot paths */
+#define XXH_INLINE_ALL
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -44,7 +47,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <utf8proc.h>
+#include <xxhash.h>
 
 #define LM_MAGIC "NHLM"
 #define LM_VERSION 1u
@@ -159,8 +162,8 @@ vocab_find(const struct vocab *v, const char *tok, size_t len, uint64_t h)
 }
 
 static int
-vocab_add(struct vocab *v, const char *tok, size_t len, uint64_t h,
-          uint32_t cp, uint32_t *id)
+vocab_add(struct vocab *v, const char *tok, size_t len, uint64_t h, uint32_t cp,
+          uint32_t *id)
 {
     uint64_t p;
 
@@ -243,25 +246,28 @@ struct lm_scratch {
     size_t nids, capids; /* in ids */
 };
 
-static bool
+/* White space: ASCII white space and NUL, NEL, the Unicode separators
+ * (categories Zs, Zl, Zp: U+00A0, U+1680, U+2000-200A, U+2028, U+2029,
+ * U+202F, U+205F, U+3000), and U+200B, U+FEFF, as the pipeline's
+ * tokenizers count them. Spelled out, as it is on the hot path. */
+static inline bool
 is_space(uint32_t cp)
 {
-    utf8proc_category_t c;
-
     if (cp < 0x80)
         return cp == ' ' || (cp >= '\t' && cp <= '\r') || cp == 0;
-    if (cp == 0x85 || cp == 0xFEFF || cp == 0x200B)
-        return true;
-    c = utf8proc_category((utf8proc_int32_t)cp);
-    return c >= UTF8PROC_CATEGORY_ZS && c <= UTF8PROC_CATEGORY_ZP;
+    if (cp < 0x2000)
+        return cp == 0x85 || cp == 0xA0 || cp == 0x1680;
+    if (cp <= 0x3000)
+        return cp <= 0x200B || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+               cp == 0x205F || cp == 0x3000;
+    return cp == 0xFEFF;
 }
 
 /* fn gets each token and, for a one-code-point token, the code point */
 typedef int tok_fn(void *arg, const char *tok, size_t len, uint32_t cp);
 
 static long
-tokenize(struct strbuf *sb, const char *text, size_t len, tok_fn *fn,
-         void *arg)
+tokenize(struct strbuf *sb, const char *text, size_t len, tok_fn *fn, void *arg)
 {
     static const char repl[] = "\xEF\xBF\xBD";
     size_t i = 0, ncjk = 0, nruns = 0;
@@ -392,8 +398,8 @@ user_tok_cb(void *arg, const char *tok, size_t len, uint32_t cp)
 }
 
 long
-lm_tokenize(struct lm_scratch *s, const char *text, size_t len,
-            lm_token_fn *fn, void *arg)
+lm_tokenize(struct lm_scratch *s, const char *text, size_t len, lm_token_fn *fn,
+            void *arg)
 {
     struct user_tok u = {fn, arg};
 
@@ -425,8 +431,8 @@ name_is_jsonl(const char *path)
 }
 
 int
-lm_read_docs(const char *path, const char *text_field, lm_doc_fn *fn,
-             void *arg, struct nh_error *err)
+lm_read_docs(const char *path, const char *text_field, lm_doc_fn *fn, void *arg,
+             struct nh_error *err)
 {
     const char *open_path = strcmp(path, "-") ? path : "/dev/stdin";
     const char *shown = strcmp(path, "-") ? path : "standard input";
@@ -466,9 +472,8 @@ lm_read_docs(const char *path, const char *text_field, lm_doc_fn *fn,
             continue;
         if (!(j = cJSON_ParseWithLength(line, len)) || !cJSON_IsObject(j)) {
             cJSON_Delete(j);
-            rc = nh_errorf(err, NH_EFORMAT,
-                           "'%s' line %llu: not a JSON object", shown,
-                           (unsigned long long)lineno);
+            rc = nh_errorf(err, NH_EFORMAT, "'%s' line %llu: not a JSON object",
+                           shown, (unsigned long long)lineno);
             goto out;
         }
         t = cJSON_GetObjectItemCaseSensitive(j, text_field);
@@ -486,8 +491,7 @@ lm_read_docs(const char *path, const char *text_field, lm_doc_fn *fn,
             snprintf(idbuf, sizeof(idbuf), "%.17g", id->valuedouble);
             ids = idbuf;
         } else {
-            snprintf(idbuf, sizeof(idbuf), "%llu",
-                     (unsigned long long)lineno);
+            snprintf(idbuf, sizeof(idbuf), "%llu", (unsigned long long)lineno);
             ids = idbuf;
         }
         rc = fn(arg, ids, t->valuestring, strlen(t->valuestring));
@@ -515,7 +519,7 @@ struct lm_model {
     struct vocab v;
     float *uprob, *ubow; /* (nvocab) unigram log10 p and backoff */
     struct slot *tab[LM_MAX_ORDER + 1];
-    uint64_t mask[LM_MAX_ORDER + 1];
+    uint64_t cap[LM_MAX_ORDER + 1];  /* slots of each table */
     uint32_t *ids[LM_MAX_ORDER + 1]; /* (count, n) n-grams, for ARPA */
     uint64_t count[LM_MAX_ORDER + 1];
     double disc[LM_MAX_ORDER + 1][3];
@@ -524,21 +528,29 @@ struct lm_model {
     size_t blob_len;
 };
 
-static uint64_t
+static inline uint64_t
 ngram_key(const uint32_t *ids, int n)
 {
-    uint64_t k = nh_hash64(ids, (size_t)n * sizeof(uint32_t));
+    uint64_t k = XXH3_64bits(ids, (size_t)n * sizeof(uint32_t));
 
     return k ? k : 1;
+}
+
+/* the home slot of key in a table of cap slots (Lemire's multiply-shift
+ * range reduction, so that any size will do) */
+static inline uint64_t
+slot_pos(uint64_t key, uint64_t cap)
+{
+    return (uint64_t)(((unsigned __int128)key * cap) >> 64);
 }
 
 static const struct slot *
 tab_find(const struct lm_model *m, int n, uint64_t key)
 {
     const struct slot *t = m->tab[n];
-    uint64_t mask = m->mask[n], p;
+    uint64_t cap = m->cap[n], p;
 
-    for (p = key & mask; t[p].key; p = (p + 1) & mask)
+    for (p = slot_pos(key, cap); t[p].key; p = p + 1 == cap ? 0 : p + 1)
         if (t[p].key == key)
             return &t[p];
     return NULL;
@@ -601,7 +613,7 @@ lm_memory(const struct lm_model *m)
     int n;
 
     for (n = 2; n <= m->order; n++)
-        b += (m->mask[n] + 1) * sizeof(struct slot) +
+        b += m->cap[n] * sizeof(struct slot) +
              m->count[n] * (size_t)n * sizeof(uint32_t);
     return b;
 }
@@ -619,7 +631,7 @@ lm_free(struct lm_model *m)
         free(m->ubow);
         for (n = 2; n <= LM_MAX_ORDER; n++) {
             if (m->tab[n])
-                big_free(m->tab[n], m->mask[n] + 1, sizeof(struct slot));
+                big_free(m->tab[n], m->cap[n], sizeof(struct slot));
             free(m->ids[n]);
         }
     }
@@ -745,7 +757,7 @@ lm_score(const struct lm_model *m, struct lm_scratch *s, const char *text,
                 uint64_t key = ngram_key(s->ids + ahead + 1 - k, k);
 
                 keys[ahead % RING][k] = key;
-                __builtin_prefetch(&m->tab[k][key & m->mask[k]]);
+                __builtin_prefetch(&m->tab[k][slot_pos(key, m->cap[k])]);
             }
         }
         if (i < 1 + PREFETCH)
@@ -847,8 +859,8 @@ gtab_prefetch(const struct gtab *t, uint64_t h)
 }
 
 /* add inc to the count of the tuple g (hash h), inserting it when
- * absent; 0 or a negative NH_E* */
-static int
+ * absent; its index (stable), or a negative NH_E* */
+static int64_t
 gtab_add(struct gtab *t, const uint32_t *g, uint64_t h, uint32_t inc)
 {
     size_t bytes = (size_t)t->n * sizeof(uint32_t);
@@ -858,7 +870,7 @@ gtab_add(struct gtab *t, const uint32_t *g, uint64_t h, uint32_t inc)
     for (p = h & t->mask; t->slots[p].idx1; p = (p + 1) & t->mask) {
         if (t->slots[p].h == h) {
             t->slots[p].cnt += inc;
-            return 0;
+            return (int64_t)t->slots[p].idx1 - 1;
         }
     }
     if (t->count >= UINT32_MAX - 1)
@@ -877,9 +889,13 @@ gtab_add(struct gtab *t, const uint32_t *g, uint64_t h, uint32_t inc)
     sl->h = h;
     sl->cnt = inc;
     sl->idx1 = (uint32_t)++t->count;
-    if (t->count * 10 > (t->mask + 1) * 7)
-        return gtab_grow(t);
-    return 0;
+    if (t->count * 10 > (t->mask + 1) * 7) {
+        int rc = gtab_grow(t);
+
+        if (rc < 0)
+            return rc;
+    }
+    return (int64_t)t->count - 1;
 }
 
 /* index of the tuple with hash h, or -1 */
@@ -908,10 +924,10 @@ gtab_counts(struct gtab *t)
     return 0;
 }
 
-static uint64_t
+static inline uint64_t
 tuple_hash(const uint32_t *g, int n)
 {
-    return nh_hash64(g, (size_t)n * sizeof(uint32_t));
+    return XXH3_64bits(g, (size_t)n * sizeof(uint32_t));
 }
 
 struct trainer {
@@ -921,7 +937,7 @@ struct trainer {
     uint32_t *cnt1;                  /* (cap1) unigram adjusted counts */
     size_t cap1;
     struct lm_scratch *s; /* the document's ids */
-    uint64_t *hash; /* (caphash) hashes of the document's n-grams */
+    uint64_t *hash;       /* (caphash) hashes of the document's n-grams */
     size_t caphash;
     uint64_t docs, tokens, bytes, next_progress;
     int progress;
@@ -1028,9 +1044,10 @@ train_doc(void *arg, const char *id, const char *text, size_t len)
 
         if (j + PREFETCH < s->nids)
             gtab_prefetch(&tr->g[N], tr->hash[j + PREFETCH]);
-        if ((rc = gtab_add(&tr->g[n], s->ids + j + 1 - n, tr->hash[j], 1)) <
-            0)
-            return rc;
+        int64_t e = gtab_add(&tr->g[n], s->ids + j + 1 - n, tr->hash[j], 1);
+
+        if (e < 0)
+            return (int)e;
     }
     if (tr->progress && tr->bytes >= tr->next_progress) {
         fprintf(stderr, "\rlm: %llu documents, %.0f MB read",
@@ -1057,8 +1074,7 @@ discounts(const uint64_t t[5], double d[3])
             goto fallback;
     y = (double)t[1] / ((double)t[1] + 2.0 * (double)t[2]);
     for (k = 1; k <= 3; k++) {
-        d[k - 1] =
-            k - (k + 1) * y * (double)t[k + 1] / (double)t[k];
+        d[k - 1] = k - (k + 1) * y * (double)t[k + 1] / (double)t[k];
         if (!(d[k - 1] > 0) || d[k - 1] > k)
             goto fallback;
     }
@@ -1076,45 +1092,48 @@ disc_of(const double d[3], uint32_t a)
 }
 
 /* context statistics of one order's contexts */
-struct ctxstat {
-    uint64_t *den;    /* sum of the adjusted counts of the extensions */
-    uint32_t (*nk)[3]; /* extensions with adjusted count 1, 2, 3+ */
+/* A context h of one order: first the sum of the adjusted counts of its
+ * extensions and how many have count 1, 2, 3+; then, once the discounts
+ * of the order above are known, gamma(h) and 1 / the sum. 16 bytes, so
+ * that a random access touches one cache line. */
+union ctxstat {
+    struct {
+        uint32_t den, nk[3];
+    } c;
+    struct {
+        double gamma, inv_den;
+    } g;
 };
 
-static int
-ctxstat_alloc(struct ctxstat *c, uint64_t n)
-{
-    c->den = calloc(n ? n : 1, sizeof(*c->den));
-    c->nk = calloc(n ? n : 1, sizeof(*c->nk));
-    return c->den && c->nk ? 0 : NH_ENOMEM;
-}
-
+/* counts to gamma form, with the discounts of the extensions' order */
 static void
-ctxstat_free(struct ctxstat *c)
+ctxstat_finish(union ctxstat *cs, uint64_t n, const double d[3])
 {
-    free(c->den);
-    free(c->nk);
-}
+    uint64_t i;
 
-static double
-gamma_of(const struct ctxstat *c, uint64_t i, const double d[3])
-{
-    if (!c->den[i])
-        return 1.0;
-    return (d[0] * c->nk[i][0] + d[1] * c->nk[i][1] + d[2] * c->nk[i][2]) /
-           (double)c->den[i];
+    for (i = 0; i < n; i++) {
+        uint32_t den = cs[i].c.den;
+        double g = 1.0, inv = 0;
+
+        if (den) {
+            inv = 1.0 / (double)den;
+            g = (d[0] * cs[i].c.nk[0] + d[1] * cs[i].c.nk[1] +
+                 d[2] * cs[i].c.nk[2]) /
+                (double)den;
+        }
+        cs[i].g.gamma = g;
+        cs[i].g.inv_den = inv;
+    }
 }
 
 static int
 slots_alloc(struct lm_model *m, int n, uint64_t count)
 {
-    uint64_t cap = 16;
+    uint64_t cap = count + count / 2 + 1; /* load 2/3, as KenLM's default */
 
-    while (cap * 7 < count * 10)
-        cap *= 2;
     if (!(m->tab[n] = big_calloc(cap, sizeof(struct slot))))
         return NH_ENOMEM;
-    m->mask[n] = cap - 1;
+    m->cap[n] = cap;
     return 0;
 }
 
@@ -1124,7 +1143,8 @@ slot_put(struct lm_model *m, int n, uint64_t key, float prob, float bow)
     struct slot *t = m->tab[n];
     uint64_t p;
 
-    for (p = key & m->mask[n]; t[p].key; p = (p + 1) & m->mask[n])
+    for (p = slot_pos(key, m->cap[n]); t[p].key;
+         p = p + 1 == m->cap[n] ? 0 : p + 1)
         if (t[p].key == key)
             return; /* a 64-bit collision: the first one stays */
     t[p].key = key;
@@ -1143,7 +1163,7 @@ estimate(struct trainer *tr, struct lm_model *m, struct nh_error *err)
 {
     int N = tr->N, n, rc = NH_ENOMEM;
     uint32_t V = tr->v.n;
-    struct ctxstat cs[LM_MAX_ORDER + 1] = {{0}};
+    union ctxstat *cs[LM_MAX_ORDER + 1] = {0};
     uint32_t *suf[LM_MAX_ORDER + 1] = {0}, *ctx[LM_MAX_ORDER + 1] = {0};
     double *prob[LM_MAX_ORDER + 1] = {0};
     uint64_t den0 = 0, nk0[3] = {0}, e, t[5];
@@ -1151,8 +1171,8 @@ estimate(struct trainer *tr, struct lm_model *m, struct nh_error *err)
     uint32_t w;
 
     /* adjusted counts of the lower orders, from the order above: each
-     * distinct n-gram adds one to the count of its suffix; remember the
-     * suffix's index */
+     * distinct n-gram adds one to the count of its suffix, whose index
+     * is remembered */
     for (n = N; n >= 2; n--) {
         struct gtab *g = &tr->g[n];
         uint64_t hs[RING];
@@ -1173,24 +1193,14 @@ estimate(struct trainer *tr, struct lm_model *m, struct nh_error *err)
             }
             if (e >= PREFETCH) {
                 uint64_t x = e - PREFETCH;
+                int64_t i = gtab_add(&tr->g[n - 1], g->ids + x * n + 1,
+                                     hs[x % RING], 1);
 
-                if ((rc = gtab_add(&tr->g[n - 1], g->ids + x * n + 1,
-                                   hs[x % RING], 1)) < 0)
+                if (i < 0) {
+                    rc = (int)i;
                     goto out;
-            }
-        }
-        rc = NH_ENOMEM;
-        /* the suffixes' indexes, now that the table n - 1 is complete */
-        for (e = 0; e < g->count + PREFETCH; e++) {
-            if (e < g->count) {
-                hs[e % RING] = tuple_hash(g->ids + e * n + 1, n - 1);
-                gtab_prefetch(&tr->g[n - 1], hs[e % RING]);
-            }
-            if (e >= PREFETCH) {
-                uint64_t x = e - PREFETCH;
-
-                suf[n][x] = (uint32_t)gtab_find(&tr->g[n - 1],
-                                                hs[x % RING]);
+                }
+                suf[n][x] = (uint32_t)i;
             }
         }
     }
@@ -1218,16 +1228,17 @@ estimate(struct trainer *tr, struct lm_model *m, struct nh_error *err)
     /* contexts of each order n >= 2, and its counts of counts */
     for (n = 2; n <= N; n++) {
         struct gtab *g = &tr->g[n];
-        uint64_t hs[RING];
+        uint64_t hs[RING], nctx = n == 2 ? V : tr->g[n - 1].count;
+        union ctxstat *c;
 
-        if (ctxstat_alloc(&cs[n - 1], n == 2 ? V : tr->g[n - 1].count) < 0 ||
+        if (!(c = cs[n - 1] = big_calloc(nctx, sizeof(*c))) ||
             !(ctx[n] = malloc((g->count ? g->count : 1) * sizeof(uint32_t))))
             goto out;
         memset(t, 0, sizeof(t));
         for (e = 0; e < g->count + PREFETCH; e++) {
             const uint32_t *ids;
             uint32_t a;
-            int64_t c;
+            int64_t i;
             uint64_t x;
 
             if (n > 2 && e < g->count) {
@@ -1239,20 +1250,21 @@ estimate(struct trainer *tr, struct lm_model *m, struct nh_error *err)
             x = e - PREFETCH;
             ids = g->ids + x * n;
             a = g->cnt[x];
-            c = n == 2 ? (int64_t)ids[0]
+            i = n == 2 ? (int64_t)ids[0]
                        : gtab_find(&tr->g[n - 1], hs[x % RING]);
-            if (c < 0) {
+            if (i < 0) {
                 rc = nh_errorf(err, NH_ECORRUPT,
                                "internal error: missing context");
                 goto out;
             }
-            ctx[n][x] = (uint32_t)c;
+            ctx[n][x] = (uint32_t)i;
             if (a <= 4)
                 t[a]++;
-            cs[n - 1].den[c] += a;
-            cs[n - 1].nk[c][a >= 3 ? 2 : a - 1]++;
+            c[i].c.den += a;
+            c[i].c.nk[a >= 3 ? 2 : a - 1]++;
         }
         discounts(t, m->disc[n]);
+        ctxstat_finish(c, nctx, m->disc[n]);
         m->count[n] = g->count;
     }
     for (n = 2; n <= N; n++) {
@@ -1277,39 +1289,40 @@ estimate(struct trainer *tr, struct lm_model *m, struct nh_error *err)
             p += (a - disc_of(m->disc[1], a)) / (double)den0;
         prob[1][w] = p;
         m->uprob[w] = log10f_of(p);
-        m->ubow[w] = N > 1 ? (float)log10(gamma_of(&cs[1], w, m->disc[2])) : 0;
+        m->ubow[w] = N > 1 ? (float)log10(cs[1][w].g.gamma) : 0;
     }
     for (n = 2; n <= N; n++) {
         struct gtab *g = &tr->g[n];
+        uint64_t keys[RING], nctx = n == 2 ? V : tr->g[n - 1].count;
         struct slot *sl;
-        uint64_t keys[RING];
 
         if (!(prob[n] = malloc((g->count ? g->count : 1) * sizeof(double))) ||
             slots_alloc(m, n, g->count) < 0)
             goto out;
         sl = m->tab[n];
         for (e = 0; e < g->count + PREFETCH; e++) {
-            uint64_t c, x;
+            const union ctxstat *h;
+            uint64_t x;
             uint32_t a;
-            double gam, p;
+            double p;
             float bow = 0;
 
             if (e < g->count) {
                 keys[e % RING] = ngram_key(g->ids + e * n, n);
-                __builtin_prefetch(&sl[keys[e % RING] & m->mask[n]]);
+                __builtin_prefetch(&sl[slot_pos(keys[e % RING], m->cap[n])]);
                 __builtin_prefetch(&prob[n - 1][suf[n][e]]);
+                __builtin_prefetch(&cs[n - 1][ctx[n][e]]);
             }
             if (e < PREFETCH)
                 continue;
             x = e - PREFETCH;
-            c = ctx[n][x];
+            h = &cs[n - 1][ctx[n][x]];
             a = g->cnt[x];
-            gam = gamma_of(&cs[n - 1], c, m->disc[n]);
-            p = (a - disc_of(m->disc[n], a)) / (double)cs[n - 1].den[c] +
-                gam * prob[n - 1][suf[n][x]];
+            p = (a - disc_of(m->disc[n], a)) * h->g.inv_den +
+                h->g.gamma * prob[n - 1][suf[n][x]];
             prob[n][x] = p;
             if (n < N)
-                bow = (float)log10(gamma_of(&cs[n], x, m->disc[n + 1]));
+                bow = (float)log10(cs[n][x].g.gamma);
             slot_put(m, n, keys[x % RING], log10f_of(p), bow);
         }
         free(prob[n - 1]);
@@ -1317,8 +1330,8 @@ estimate(struct trainer *tr, struct lm_model *m, struct nh_error *err)
         /* the model keeps the tuples (for ARPA); the trainer lets go */
         m->ids[n] = g->ids;
         g->ids = NULL;
-        ctxstat_free(&cs[n - 1]);
-        memset(&cs[n - 1], 0, sizeof(cs[0]));
+        big_free(cs[n - 1], nctx, sizeof(union ctxstat));
+        cs[n - 1] = NULL;
         free(suf[n]);
         suf[n] = NULL;
         free(ctx[n]);
@@ -1326,12 +1339,14 @@ estimate(struct trainer *tr, struct lm_model *m, struct nh_error *err)
     }
     rc = 0;
 out:
-    for (n = 0; n <= LM_MAX_ORDER; n++) {
-        ctxstat_free(&cs[n]);
+    for (n = 1; n <= LM_MAX_ORDER; n++) {
+        if (cs[n])
+            big_free(cs[n], n == 1 ? V : tr->g[n].count, sizeof(union ctxstat));
         free(suf[n]);
         free(ctx[n]);
         free(prob[n]);
     }
+    free(prob[0]);
     return rc;
 }
 
@@ -1346,8 +1361,7 @@ lm_train(const struct lm_opts *o, char *const *paths, size_t npaths,
 
     memset(&tr, 0, sizeof(tr));
     if (N < 1 || N > LM_MAX_ORDER)
-        return nh_errorf(err, NH_EINVAL, "order must be 1..%d",
-                         LM_MAX_ORDER);
+        return nh_errorf(err, NH_EINVAL, "order must be 1..%d", LM_MAX_ORDER);
     tr.N = N;
     tr.progress = o ? o->progress : 0;
     if (vocab_init(&tr.v) < 0 || !(tr.s = lm_scratch_new(NULL)))
@@ -1361,8 +1375,7 @@ lm_train(const struct lm_opts *o, char *const *paths, size_t npaths,
         if (rc == NH_ENOMEM)
             nh_errorf(err, rc, "out of memory");
         else if (rc == NH_ETOOBIG && !err->msg[0])
-            nh_errorf(err, rc, "'%s': the corpus is over 4G tokens",
-                      paths[i]);
+            nh_errorf(err, rc, "'%s': the corpus is over 4G tokens", paths[i]);
         if (rc < 0)
             goto out;
     }
@@ -1461,7 +1474,7 @@ lm_save(const struct lm_model *m, const char *path, struct nh_error *err)
     h.tokens = m->tokens;
     for (n = 1; n <= m->order; n++) {
         h.count[n] = m->count[n];
-        h.nslots[n] = n > 1 ? m->mask[n] + 1 : 0;
+        h.nslots[n] = n > 1 ? m->cap[n] : 0;
         memcpy(h.disc[n], m->disc[n], sizeof(h.disc[n]));
     }
     if ((rc = nh_writer_open(&hw.w, path, 0, err)) < 0)
@@ -1480,8 +1493,8 @@ lm_save(const struct lm_model *m, const char *path, struct nh_error *err)
     for (n = 2; n <= m->order; n++) {
         uint64_t idb = m->count[n] * (uint64_t)n * sizeof(uint32_t);
 
-        if ((rc = hw_write(&hw, m->tab[n],
-                           (m->mask[n] + 1) * sizeof(struct slot))) < 0 ||
+        if ((rc = hw_write(&hw, m->tab[n], m->cap[n] * sizeof(struct slot))) <
+                0 ||
             (rc = hw_write(&hw, m->ids[n], idb)) < 0 ||
             (rc = hw_pad(&hw, idb)) < 0)
             goto fail;
@@ -1553,8 +1566,8 @@ out:
 static int
 corrupt(struct nh_error *err, const char *path, const char *why)
 {
-    return nh_errorf(err, NH_ECORRUPT, "'%s' is not a usable language model: %s",
-                     path, why);
+    return nh_errorf(err, NH_ECORRUPT,
+                     "'%s' is not a usable language model: %s", path, why);
 }
 
 int
@@ -1579,8 +1592,8 @@ lm_load(struct lm_model **out, const char *path, struct nh_error *err)
     }
     memcpy(&h, p, sizeof(h));
     if (h.bom != LM_BOM || h.version != LM_VERSION) {
-        rc = corrupt(err, path, h.bom != LM_BOM ? "other byte order"
-                                                : "unknown version");
+        rc = corrupt(err, path,
+                     h.bom != LM_BOM ? "other byte order" : "unknown version");
         goto out;
     }
     if (h.order < 1 || h.order > LM_MAX_ORDER || h.nvocab < 3 ||
@@ -1592,8 +1605,7 @@ lm_load(struct lm_model **out, const char *path, struct nh_error *err)
     for (n = 2; n <= (int)h.order; n++) {
         uint64_t s = h.nslots[n];
 
-        if (s < 16 || (s & (s - 1)) || s > ((uint64_t)1 << 36) ||
-            h.count[n] >= s) {
+        if (s > ((uint64_t)1 << 36) || h.count[n] >= s) {
             rc = corrupt(err, path, "bad table size");
             goto out;
         }
@@ -1680,10 +1692,21 @@ lm_load(struct lm_model **out, const char *path, struct nh_error *err)
     off += (uint64_t)h.nvocab * 8;
     for (n = 2; n <= m->order; n++) {
         m->tab[n] = (struct slot *)(void *)(p + off);
-        m->mask[n] = h.nslots[n] - 1;
+        m->cap[n] = h.nslots[n];
         off += h.nslots[n] * sizeof(struct slot);
         m->ids[n] = (uint32_t *)(void *)(p + off);
         off += pad8(h.count[n] * n * 4);
+        /* probes end at an empty slot: there must be one */
+        {
+            uint64_t used = 0, k;
+
+            for (k = 0; k < m->cap[n]; k++)
+                used += m->tab[n][k].key != 0;
+            if (used > h.count[n]) {
+                rc = corrupt(err, path, "bad table");
+                goto out;
+            }
+        }
     }
     *out = m;
     m = NULL;
@@ -1711,8 +1734,7 @@ arpa_flush(struct nh_writer *w, struct strbuf *sb, bool force,
 }
 
 int
-lm_write_arpa(const struct lm_model *m, const char *path,
-              struct nh_error *err)
+lm_write_arpa(const struct lm_model *m, const char *path, struct nh_error *err)
 {
     struct nh_writer *w = NULL;
     struct strbuf sb = STRBUF_INIT;
@@ -1770,8 +1792,7 @@ lm_write_arpa(const struct lm_model *m, const char *path,
     strbuf_release(&sb);
     if (rc < 0) {
         if (!err->msg[0])
-            nh_errorf(err, rc, "cannot write '%s': %s", path,
-                      nh_strerror(rc));
+            nh_errorf(err, rc, "cannot write '%s': %s", path, nh_strerror(rc));
         nh_writer_abort(w);
         return rc;
     }

@@ -91,8 +91,7 @@ int lm_percentiles(const struct lm_model *m, char *const *paths, size_t n,
  * gets each document with its id (JSONL: the "id" field, else the line
  * number; plain text: NULL); a non-zero return from fn stops the reading
  * and is returned (negative ones as errors). */
-typedef int lm_doc_fn(void *arg, const char *id, const char *text,
-                      size_t len);
+typedef int lm_doc_fn(void *arg, const char *id, const char *text, size_t len);
 int lm_read_docs(const char *path, const char *text_field, lm_doc_fn *fn,
                  void *arg, struct nh_error *err);
 
@@ -105,8 +104,7 @@ double lm_quantile(const double *sorted, size_t n, double q);
 /* ---- introspection, for tests and tools ---- */
 
 /* Documents and tokens (without <s> and </s>) the model was trained on. */
-void lm_train_stats(const struct lm_model *m, uint64_t *docs,
-                    uint64_t *tokens);
+void lm_train_stats(const struct lm_model *m, uint64_t *docs, uint64_t *tokens);
 
 /* Vocabulary: ids 0 <unk>, 1 <s>, 2 </s>, then the training tokens. */
 size_t lm_vocab_size(const struct lm_model *m);

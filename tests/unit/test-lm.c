@@ -225,7 +225,8 @@ TEST(discounts_from_counts_of_counts)
         }
         snprintf(w[n++], 16, "</s>");
         for (i = 2; i < n && nk < 40000; i++) {
-            snprintf(keys[nk], 64, "%.15s %.15s %.15s", w[i - 2], w[i - 1], w[i]);
+            snprintf(keys[nk], 64, "%.15s %.15s %.15s", w[i - 2], w[i - 1],
+                     w[i]);
             sorted[nk] = keys[nk];
             nk++;
         }
