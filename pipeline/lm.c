@@ -725,9 +725,9 @@ int
 lm_score(const struct lm_model *m, struct lm_scratch *s, const char *text,
          size_t len, double *log10prob, size_t *n)
 {
-    float prev_bow[LM_MAX_ORDER + 1], cur_bow[LM_MAX_ORDER + 1];
     uint64_t keys[RING][LM_MAX_ORDER + 1];
     int prev_m, N = m->order;
+    float prev_bow;
     double total = 0;
     long rc;
     size_t i;
@@ -740,14 +740,17 @@ lm_score(const struct lm_model *m, struct lm_scratch *s, const char *text,
         return (int)rc;
     if (ids_push(s, ID_EOS) < 0)
         return NH_ENOMEM;
-    prev_bow[1] = m->ubow[ID_BOS];
+    /* the longest n-gram matched at the previous token, and its backoff */
     prev_m = 1;
+    prev_bow = m->ubow[ID_BOS];
     /* the keys of the n-grams ending at token i + PREFETCH are computed
-     * and their slots prefetched while token i is scored */
+     * and the longest ones prefetched while token i is scored */
     for (i = 1; i < s->nids + PREFETCH; i++) {
         size_t ahead = i, cur;
+        const struct slot *sl = NULL;
         uint32_t w;
-        int maxlen, k, matched = 1, L;
+        int maxlen, k, matched, L;
+        float bow;
         double lp;
 
         if (ahead < s->nids) {
@@ -757,7 +760,8 @@ lm_score(const struct lm_model *m, struct lm_scratch *s, const char *text,
                 uint64_t key = ngram_key(s->ids + ahead + 1 - k, k);
 
                 keys[ahead % RING][k] = key;
-                __builtin_prefetch(&m->tab[k][slot_pos(key, m->cap[k])]);
+                if (k >= ml - 1)
+                    __builtin_prefetch(&m->tab[k][slot_pos(key, m->cap[k])]);
             }
         }
         if (i < 1 + PREFETCH)
@@ -765,22 +769,36 @@ lm_score(const struct lm_model *m, struct lm_scratch *s, const char *text,
         cur = i - PREFETCH;
         w = s->ids[cur];
         maxlen = cur + 1 < (size_t)N ? (int)cur + 1 : N;
-        lp = m->uprob[w];
-        cur_bow[1] = m->ubow[w];
-        for (k = 2; k <= maxlen; k++) {
-            const struct slot *sl = tab_find(m, k, keys[cur % RING][k]);
-
-            if (!sl)
+        /* the longest stored n-gram ending at cur, longest first: as an
+         * n-gram's context is stored whenever it is, none is longer than
+         * the previous match plus one */
+        for (k = maxlen < prev_m + 1 ? maxlen : prev_m + 1; k >= 2; k--)
+            if ((sl = tab_find(m, k, keys[cur % RING][k])))
                 break;
-            lp = sl->prob;
-            cur_bow[k] = sl->bow;
+        if (k >= 2) {
             matched = k;
+            lp = sl->prob;
+            bow = sl->bow;
+        } else {
+            matched = 1;
+            lp = m->uprob[w];
+            bow = m->ubow[w];
         }
-        for (L = matched; L <= maxlen - 1 && L <= prev_m; L++)
-            lp += prev_bow[L];
+        /* backoff weights of the contexts from matched to the previous
+         * match (those are stored: suffixes of a stored n-gram) */
+        for (L = matched; L <= maxlen - 1 && L <= prev_m; L++) {
+            const struct slot *c;
+
+            if (L == prev_m)
+                lp += prev_bow;
+            else if (L == 1)
+                lp += m->ubow[s->ids[cur - 1]];
+            else if ((c = tab_find(m, L, keys[(cur - 1) % RING][L])))
+                lp += c->bow;
+        }
         total += lp;
-        memcpy(prev_bow + 1, cur_bow + 1, (size_t)matched * sizeof(float));
         prev_m = matched;
+        prev_bow = bow;
     }
     *log10prob = total;
     *n = s->nids - 1;
