@@ -325,7 +325,7 @@ TEST(score_matches_logprob)
     struct lm_model *m;
     struct lm_scratch *s;
     const char *doc = "w3 w9 w27 w1 w3 w9 nosuchword w5";
-    uint32_t ids[16];
+    uint32_t ids[20];
     size_t n, k = 0, i;
     double lp, sum = 0;
     char w[16];
@@ -351,6 +351,37 @@ TEST(score_matches_logprob)
     for (i = 1; i < k; i++)
         sum += lm_logprob_ids(m, ids, i, ids[i]);
     CHECK(fabs(sum - lp) < 1e-9);
+    /* random documents: seen, backed-off and unknown n-grams in every
+     * mix; lm_score (longest match first, cached backoffs) against the
+     * plain backoff rule token by token */
+    srand(17);
+    for (int d = 0, bad = 0; d < 300 && !bad; d++) {
+        char text[512];
+        size_t at = 0;
+        int nw = rand() % 15;
+
+        k = 0;
+        ids[k++] = 1;
+        for (int j = 0; j < nw && k < 15; j++) {
+            int r = rand() % 45; /* w40..w44 are unknown */
+
+            at += (size_t)snprintf(text + at, sizeof(text) - at, "%sw%d",
+                                   j ? " " : "", r);
+            snprintf(w, sizeof(w), "w%d", r);
+            ids[k++] = lm_vocab_id(m, w, strlen(w));
+        }
+        text[at] = 0;
+        ids[k++] = 2;
+        sum = 0;
+        for (i = 1; i < k; i++)
+            sum += lm_logprob_ids(m, ids, i, ids[i]);
+        CHECK(lm_score(m, s, text, at, &lp, &n) == 0 && n == k - 1);
+        if (fabs(sum - lp) > 1e-9) {
+            printf("  '%s': %.12f against %.12f\n", text, lp, sum);
+            bad = 1;
+            CHECK(0);
+        }
+    }
     lm_scratch_free(s);
     lm_free(m);
 }
