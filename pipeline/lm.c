@@ -99,6 +99,26 @@ big_free(void *p, size_t n, size_t size)
         munmap(p, n * size);
 }
 
+/* Grow a table made by big_calloc from old to size bytes (contents kept,
+ * the rest zeroed); NULL on failure, the old one left as it was. */
+static void *
+big_realloc(void *p, size_t old, size_t size)
+{
+    void *q;
+
+    if (old >= BIG_MIN) {
+        q = mremap(p, old, size, MREMAP_MAYMOVE);
+        return q == MAP_FAILED ? NULL : q;
+    }
+    if (!(q = big_calloc(size, 1)))
+        return NULL;
+    if (p) {
+        memcpy(q, p, old);
+        big_free(p, old, 1);
+    }
+    return q;
+}
+
 /* ---- vocabulary ------------------------------------------------------- */
 
 struct vocab {
@@ -519,8 +539,9 @@ struct lm_model {
     struct vocab v;
     float *uprob, *ubow; /* (nvocab) unigram log10 p and backoff */
     struct slot *tab[LM_MAX_ORDER + 1];
-    uint64_t cap[LM_MAX_ORDER + 1];  /* slots of each table */
-    uint32_t *ids[LM_MAX_ORDER + 1]; /* (count, n) n-grams, for ARPA */
+    uint64_t cap[LM_MAX_ORDER + 1];     /* slots of each table */
+    uint32_t *ids[LM_MAX_ORDER + 1];    /* (count, n) n-grams, for ARPA */
+    size_t ids_bytes[LM_MAX_ORDER + 1]; /* allocated, trained models */
     uint64_t count[LM_MAX_ORDER + 1];
     double disc[LM_MAX_ORDER + 1][3];
     uint64_t docs, tokens;
@@ -632,7 +653,8 @@ lm_free(struct lm_model *m)
         for (n = 2; n <= LM_MAX_ORDER; n++) {
             if (m->tab[n])
                 big_free(m->tab[n], m->cap[n], sizeof(struct slot));
-            free(m->ids[n]);
+            if (m->ids[n])
+                big_free(m->ids[n], m->ids_bytes[n], 1);
         }
     }
     if (m->blob)
@@ -838,8 +860,10 @@ gtab_init(struct gtab *t, int n)
 static void
 gtab_release(struct gtab *t)
 {
-    free(t->ids);
-    free(t->cnt);
+    if (t->ids)
+        big_free(t->ids, t->cap * t->n * sizeof(uint32_t), 1);
+    if (t->cnt)
+        big_free(t->cnt, t->count ? t->count : 1, sizeof(uint32_t));
     if (t->slots)
         big_free(t->slots, t->mask + 1, sizeof(*t->slots));
     memset(t, 0, sizeof(*t));
@@ -895,7 +919,7 @@ gtab_add(struct gtab *t, const uint32_t *g, uint64_t h, uint32_t inc)
         return NH_ETOOBIG;
     if (t->count == t->cap) {
         uint64_t cap = t->cap ? t->cap * 2 : 65536;
-        uint32_t *ids = realloc(t->ids, cap * bytes);
+        uint32_t *ids = big_realloc(t->ids, t->cap * bytes, cap * bytes);
 
         if (!ids)
             return NH_ENOMEM;
@@ -934,7 +958,7 @@ gtab_counts(struct gtab *t)
 {
     uint64_t i;
 
-    if (!(t->cnt = malloc((t->count ? t->count : 1) * sizeof(*t->cnt))))
+    if (!(t->cnt = big_calloc(t->count ? t->count : 1, sizeof(*t->cnt))))
         return NH_ENOMEM;
     for (i = 0; i <= t->mask; i++)
         if (t->slots[i].idx1)
@@ -1195,7 +1219,7 @@ estimate(struct trainer *tr, struct lm_model *m, struct nh_error *err)
         struct gtab *g = &tr->g[n];
         uint64_t hs[RING];
 
-        if (!(suf[n] = malloc((g->count ? g->count : 1) * sizeof(uint32_t))))
+        if (!(suf[n] = big_calloc(g->count ? g->count : 1, sizeof(uint32_t))))
             goto out;
         if (n == 2) {
             for (e = 0; e < g->count; e++) {
@@ -1250,7 +1274,7 @@ estimate(struct trainer *tr, struct lm_model *m, struct nh_error *err)
         union ctxstat *c;
 
         if (!(c = cs[n - 1] = big_calloc(nctx, sizeof(*c))) ||
-            !(ctx[n] = malloc((g->count ? g->count : 1) * sizeof(uint32_t))))
+            !(ctx[n] = big_calloc(g->count ? g->count : 1, sizeof(uint32_t))))
             goto out;
         memset(t, 0, sizeof(t));
         for (e = 0; e < g->count + PREFETCH; e++) {
@@ -1292,7 +1316,7 @@ estimate(struct trainer *tr, struct lm_model *m, struct nh_error *err)
     /* probabilities, bottom up; the backoff weight of a context is gamma */
     if (!(m->uprob = malloc(V * sizeof(float))) ||
         !(m->ubow = malloc(V * sizeof(float))) ||
-        !(prob[1] = malloc(V * sizeof(double))))
+        !(prob[1] = big_calloc(V, sizeof(double))))
         goto out;
     gamma0 = (m->disc[1][0] * nk0[0] + m->disc[1][1] * nk0[1] +
               m->disc[1][2] * nk0[2]) /
@@ -1314,7 +1338,7 @@ estimate(struct trainer *tr, struct lm_model *m, struct nh_error *err)
         uint64_t keys[RING], nctx = n == 2 ? V : tr->g[n - 1].count;
         struct slot *sl;
 
-        if (!(prob[n] = malloc((g->count ? g->count : 1) * sizeof(double))) ||
+        if (!(prob[n] = big_calloc(g->count ? g->count : 1, sizeof(double))) ||
             slots_alloc(m, n, g->count) < 0)
             goto out;
         sl = m->tab[n];
@@ -1343,16 +1367,17 @@ estimate(struct trainer *tr, struct lm_model *m, struct nh_error *err)
                 bow = (float)log10(cs[n][x].g.gamma);
             slot_put(m, n, keys[x % RING], log10f_of(p), bow);
         }
-        free(prob[n - 1]);
+        big_free(prob[n - 1], n == 2 ? V : tr->g[n - 1].count, sizeof(double));
         prob[n - 1] = NULL;
         /* the model keeps the tuples (for ARPA); the trainer lets go */
         m->ids[n] = g->ids;
+        m->ids_bytes[n] = g->cap * n * sizeof(uint32_t);
         g->ids = NULL;
         big_free(cs[n - 1], nctx, sizeof(union ctxstat));
         cs[n - 1] = NULL;
-        free(suf[n]);
+        big_free(suf[n], g->count ? g->count : 1, sizeof(uint32_t));
         suf[n] = NULL;
-        free(ctx[n]);
+        big_free(ctx[n], g->count ? g->count : 1, sizeof(uint32_t));
         ctx[n] = NULL;
     }
     rc = 0;
@@ -1360,11 +1385,15 @@ out:
     for (n = 1; n <= LM_MAX_ORDER; n++) {
         if (cs[n])
             big_free(cs[n], n == 1 ? V : tr->g[n].count, sizeof(union ctxstat));
-        free(suf[n]);
-        free(ctx[n]);
-        free(prob[n]);
+        uint64_t cnt = n == 1 ? V : tr->g[n].count ? tr->g[n].count : 1;
+
+        if (suf[n])
+            big_free(suf[n], cnt, sizeof(uint32_t));
+        if (ctx[n])
+            big_free(ctx[n], cnt, sizeof(uint32_t));
+        if (prob[n])
+            big_free(prob[n], cnt, sizeof(double));
     }
-    free(prob[0]);
     return rc;
 }
 
