@@ -1421,7 +1421,7 @@ lm_train(const struct lm_opts *o, char *const *paths, size_t npaths,
                           err);
         if (rc == NH_ENOMEM)
             nh_errorf(err, rc, "out of memory");
-        else if (rc == NH_ETOOBIG && !err->msg[0])
+        else if (rc == NH_ETOOBIG && err && !err->msg[0])
             nh_errorf(err, rc, "'%s': the corpus is over 4G tokens", paths[i]);
         if (rc < 0)
             goto out;
@@ -1838,7 +1838,7 @@ lm_write_arpa(const struct lm_model *m, const char *path, struct nh_error *err)
         rc = arpa_flush(w, &sb, true, err);
     strbuf_release(&sb);
     if (rc < 0) {
-        if (!err->msg[0])
+        if (err && !err->msg[0])
             nh_errorf(err, rc, "cannot write '%s': %s", path, nh_strerror(rc));
         nh_writer_abort(w);
         return rc;

@@ -1,4 +1,4 @@
-# t0012: nh-clean lm train|score. A 4-gram model trained on Chinese and
+# t0012: nh-clean lm train|score. 4-gram (and 2- and 1-gram) models trained on Chinese and
 # English documents (JSONL and plain text) with --arpa; the per-document
 # perplexities from the binary model agree within 1e-6 relative with an
 # independent ARPA reader written here (tokenization as docs/LM.md states
@@ -52,10 +52,20 @@ grep -q '^4-grams ' summary.txt || fail "no 4-gram count in the summary"
 "$NH_CLEAN" lm score --percentiles model.nhlm test.jsonl > pct.txt ||
     fail "lm score --percentiles failed"
 
+# orders 1 and 2 too (the edge cases of the backoff loop)
+for o in 1 2; do
+    "$NH_CLEAN" lm train --order $o --input train.jsonl --input train.txt \
+        --output model$o.nhlm --arpa model$o.arpa --quiet ||
+        fail "lm train --order $o failed"
+    "$NH_CLEAN" lm score model$o.nhlm test.jsonl > scores$o.tsv
+    "$NH_CLEAN" lm score model$o.nhlm < test.txt > scores-stdin$o.txt
+    "$NH_CLEAN" lm score --percentiles model$o.nhlm test.jsonl > pct$o.txt
+done
+
 # the independent reader
-"$PY" - model.arpa test.jsonl scores.tsv scores-stdin.txt pct.txt <<'PYEOF'
+cat > reader.py <<'PYEOF'
 import json, math, sys, unicodedata
-arpa, testf, scoresf, stdinf, pctf = sys.argv[1:]
+arpa, testf, scoresf, stdinf, pctf, want_order = sys.argv[1:]
 
 def is_space(c):
     o = ord(c)
@@ -123,7 +133,7 @@ assert section == "end", "no \\end\\"
 for n in counts:
     got = sum(1 for g in grams if len(g) == n)
     assert got == counts[n], "ngram %d: header %d, listed %d" % (n, counts[n], got)
-assert order == 4, order
+assert order == int(want_order), order
 
 def logp(hist, w):
     # ARPA backoff: p(w|h) = p(hw) if listed, else bow(h) * p(w|h')
@@ -189,9 +199,14 @@ def q(v, p):
 pct = dict(l.split("\t") for l in open(pctf).read().split("\n") if l)
 for k, p in (("p30", 0.3), ("p60", 0.6)):
     assert abs(float(pct[k]) - q(want, p)) / q(want, p) < 1e-6, (k, pct[k], q(want, p))
-print("ok: %d documents, worst relative difference %.2g, %d contexts sum to 1"
-      % (len(docs), worst, len(ctxs)))
+print("ok: order %d, %d documents, worst relative difference %.2g, %d contexts sum to 1"
+      % (order, len(docs), worst, len(ctxs)))
 PYEOF
+"$PY" reader.py model.arpa test.jsonl scores.tsv scores-stdin.txt pct.txt 4
+for o in 1 2; do
+    "$PY" reader.py model$o.arpa test.jsonl scores$o.tsv scores-stdin$o.txt \
+        pct$o.txt $o
+done
 
 # bad inputs
 expect_code() {
