@@ -10,6 +10,7 @@
 #include "test.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -550,6 +551,59 @@ TEST(percentiles)
     lm_free(m);
 }
 
+/* one model, one scratch per thread: the same scores as one thread */
+struct thr {
+    const struct lm_model *m;
+    double sum;
+    int ok;
+};
+
+static void *
+thr_run(void *arg)
+{
+    struct thr *t = arg;
+    struct lm_scratch *s = lm_scratch_new(t->m);
+    char doc[64];
+    int i;
+
+    t->ok = s != NULL;
+    for (i = 0; s && i < 3000; i++) {
+        double lp;
+        size_t n;
+
+        snprintf(doc, sizeof(doc), "w%d w%d w%d w%d", i % 41, i % 7, i % 13,
+                 i % 29);
+        if (lm_score(t->m, s, doc, strlen(doc), &lp, &n) < 0)
+            t->ok = 0;
+        t->sum += lp;
+    }
+    lm_scratch_free(s);
+    return NULL;
+}
+
+TEST(threads_share_a_model)
+{
+    struct thr t[4];
+    pthread_t th[4];
+    struct lm_model *m;
+    int i;
+
+    make_corpus(tmp("th.txt"), 800, 21, 0);
+    if (!(m = train(tmp("th.txt"), 4))) {
+        CHECK(0);
+        return;
+    }
+    for (i = 0; i < 4; i++) {
+        t[i] = (struct thr){m, 0, 0};
+        CHECK(pthread_create(&th[i], NULL, thr_run, &t[i]) == 0);
+    }
+    for (i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    for (i = 0; i < 4; i++)
+        CHECK(t[i].ok && t[i].sum == t[0].sum && t[i].sum < 0);
+    lm_free(m);
+}
+
 int
 main(void)
 {
@@ -567,6 +621,7 @@ main(void)
     RUN(corrupt_models_refused);
     RUN(training_errors);
     RUN(percentiles);
+    RUN(threads_share_a_model);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
         printf("  cannot remove %s\n", tmpdir);
