@@ -29,7 +29,8 @@ static const char lm_usage_text[] =
     "otherwise. FILE is plain text (a document a line) or JSONL (a \"text\"\n"
     "field). score prints a perplexity per document (JSONL: ID TAB PPL),\n"
     "from standard input when no FILE is given; --percentiles prints the\n"
-    "30th and 60th percentiles instead. See docs/LM.md.\n";
+    "30th and 60th percentiles instead. --threads is accepted; training\n"
+    "is single-threaded for now. See docs/LM.md.\n";
 
 static int
 lm_usage(int status)
