@@ -15,7 +15,8 @@
  * characters; then every non-space character is a token (punctuation
  * too), otherwise each white-space separated run is a token, with ASCII
  * letters lowercased. Malformed UTF-8 bytes read as U+FFFD. Each document
- * is one sentence: <s> tokens </s>.
+ * is one sentence: <s> tokens </s> ("<s>" and "</s>" written in the text
+ * read as <unk>).
  *
  * Ownership: lm_train and lm_load give the caller a model to free with
  * lm_free. A model is read-only after that and may be shared by threads,
@@ -37,7 +38,7 @@ struct lm_scratch; /* per thread */
 
 struct lm_opts {
     int order;              /* 1..LM_MAX_ORDER; 0 means 5 */
-    int threads;            /* reading and tokenizing; 0 means 1 */
+    int threads;            /* accepted; training is single-threaded */
     size_t memory;          /* optional, advisory (not enforced) */
     const char *text_field; /* JSONL field holding the text; NULL "text" */
     int progress;           /* non-zero: progress on stderr */
