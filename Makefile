@@ -159,6 +159,7 @@ bench: $(B)/nh-clean $(B)/nhd $(B)/nh-load $(B)/nh-review-load \
 	@NH_BIN=$(abspath $(B)) scripts/bench-review
 	@NH_BIN=$(abspath $(B)) scripts/bench-minhash
 	@NH_BIN=$(abspath $(B)) scripts/bench-classifier
+	@NH_BIN=$(abspath $(B)) scripts/bench-lm
 
 format-check:
 	clang-format --dry-run --Werror common/*.[ch] pipeline/*.[ch] \

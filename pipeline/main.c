@@ -8,6 +8,7 @@
 #include "driver.h"
 #include "ftc.h"
 #include "jsonl.h"
+#include "lm.h"
 #include "log.h"
 #include "nhmpi.h"
 #include "report.h"
@@ -28,6 +29,7 @@ static const char usage_text[] =
     "       nh-clean stages\n"
     "       nh-clean check-config PIPELINE.json\n"
     "       nh-clean classifier train|test|predict ... (see --help)\n"
+    "       nh-clean lm train|score ...   (n-gram language model)\n"
     "\n"
     "Clean a text corpus: HTML extraction, normalization, quality rules,\n"
     "PII masking, repetition removal, exact and near-duplicate removal.\n"
@@ -378,6 +380,8 @@ main(int argc, char **argv)
         return cmd_classifier(argc - 1, argv + 1);
     if (!strcmp(argv[1], "check-config"))
         return cmd_check_config(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "lm"))
+        return lm_main(argc - 1, argv + 1);
     fprintf(stderr, "nh-clean: unknown command '%s'\n", argv[1]);
     return usage(2);
 }
