@@ -14,10 +14,15 @@ extern const struct stage_ops stage_pii;
 extern const struct stage_ops stage_repetition;
 extern const struct stage_ops stage_dedup_exact;
 extern const struct stage_ops stage_dedup_minhash;
+extern const struct stage_ops stage_classify;
+extern const struct stage_ops stage_perplexity;
 
 const struct stage_ops *const stage_table[] = {
-    &stage_extract,    &stage_normalize,   &stage_filter_rules,  &stage_pii,
-    &stage_repetition, &stage_dedup_exact, &stage_dedup_minhash, NULL,
+    &stage_extract,       &stage_normalize,
+    &stage_filter_rules,  &stage_pii,
+    &stage_repetition,    &stage_dedup_exact,
+    &stage_dedup_minhash, &stage_classify,
+    &stage_perplexity,    NULL,
 };
 
 const struct stage_ops *
