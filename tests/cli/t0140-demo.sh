@@ -21,7 +21,7 @@ trap '[ -n "$KEPT_PID" ] && kill -KILL "$KEPT_PID" 2>/dev/null; _nhd_cleanup' EX
 run_demo() { # run_demo OUTFILE [VAR=VALUE...]
     local out=$1
     shift
-    env "$@" NH_BIN="$NH_BIN" DEMO_DIR="$PWD/demo" DEMO_PORT="$PORT" \
+    env DEMO_LOOP=0 "$@" NH_BIN="$NH_BIN" DEMO_DIR="$PWD/demo" DEMO_PORT="$PORT" \
         DEMO_CORPUS_ARGS="--scale 1MB" bash "$NH_TOP/scripts/demo" >"$out" 2>&1
 }
 
