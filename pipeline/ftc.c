@@ -874,7 +874,10 @@ reader_parse(struct ftc_reader *r, const char *line, size_t len)
             snprintf(r->cur, sizeof(r->cur), "not a JSON object");
             return 0;
         }
+        /* "labels" as `nh label export --format jsonl` writes it */
         l = cJSON_GetObjectItemCaseSensitive(o, "label");
+        if (!l)
+            l = cJSON_GetObjectItemCaseSensitive(o, "labels");
         t = cJSON_GetObjectItemCaseSensitive(o, "text");
         rc = 0;
         if (cJSON_IsString(l))
@@ -892,7 +895,7 @@ reader_parse(struct ftc_reader *r, const char *line, size_t len)
             snprintf(r->cur, sizeof(r->cur), "no \"text\" string");
             r->nlab = 0;
         } else if (rc == 0 && r->nlab == 0) {
-            snprintf(r->cur, sizeof(r->cur), "no \"label\"");
+            snprintf(r->cur, sizeof(r->cur), "no \"label\" or \"labels\"");
         }
         cJSON_Delete(o);
         if (rc < 0)

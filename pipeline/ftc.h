@@ -39,8 +39,8 @@ void ftc_opts_default(struct ftc_opts *o);
 
 /* Train from a LABELED file (plain, .gz or .zst): fastText format lines
  * "__label__A [__label__B] text" (label tokens may stand anywhere on the
- * line), or JSONL objects with "label" (a string or an array of strings,
- * with or without the "__label__" prefix) and "text". Lines without a
+ * line), or JSONL objects with "label" or "labels" (a string or an array of
+ * strings, with or without the "__label__" prefix) and "text". Lines without a
  * label are skipped (ftc_train_ex counts them); no labeled line at all is
  * NH_EFORMAT. Bad options are NH_EINVAL. */
 int ftc_train(const struct ftc_opts *o, const char *path,

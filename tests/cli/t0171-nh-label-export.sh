@@ -51,5 +51,11 @@ for r in rows:
     assert set(r) == {"id", "text", "labels"}, r
     assert docs[r["id"]] == r["text"], r
 PY
+# both exports train a classifier directly (the unlabeled row is skipped)
+for f in train.txt train.jsonl; do
+    "$NH_CLEAN" classifier train --input $f --output m.ftc --epoch 1 \
+        --threads 1 >train.out 2>&1 || { cat train.out >&2; fail "classifier train on $f"; }
+    grep -q "examples 2," train.out || fail "$f: $(cat train.out)"
+done
 nhd_stop
 exit 0
