@@ -9,6 +9,8 @@
 
 #include <string.h>
 
+#include <utf8proc.h>
+
 size_t
 utf8_decode(const char *str, size_t len, uint32_t *cp, bool *bad)
 {
@@ -207,4 +209,27 @@ cp_is_cjk_punct(uint32_t cp)
     return cp == 0x2014 || cp == 0x2026 || cp == 0x2018 || cp == 0x2019 ||
            cp == 0x201C || cp == 0x201D || cp == 0x00B7 || cp == 0xFE30 ||
            (cp >= 0xFE10 && cp <= 0xFE19) || (cp >= 0xFE50 && cp <= 0xFE6B);
+}
+
+enum cp_token
+cp_token_class(uint32_t cp)
+{
+    utf8proc_category_t c;
+
+    if (cp < 0x80) {
+        if (cp == ' ' || (cp >= '\t' && cp <= '\r'))
+            return CP_SPACE;
+        if ((cp | 0x20) - 'a' < 26 || cp - '0' < 10)
+            return CP_WORD;
+        return CP_SEP;
+    }
+    if (cp_is_cjk(cp))
+        return CP_CJK;
+    if (cp == 0x85 || cp == 0xFEFF || cp == 0x200B)
+        return CP_SPACE;
+    c = utf8proc_category((utf8proc_int32_t)cp);
+    if (c >= UTF8PROC_CATEGORY_ZS && c <= UTF8PROC_CATEGORY_ZP)
+        return CP_SPACE;
+    return c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_NO ? CP_WORD
+                                                                  : CP_SEP;
 }

@@ -49,6 +49,14 @@ bool cp_is_han(uint32_t cp);
  * words, where the pipeline tokenizes by character. */
 bool cp_is_cjk(uint32_t cp);
 
+/* How the tokenizers (dedup.minhash, repetition, the classifier) see a
+ * code point: white space (Unicode Z*, the ASCII spaces, U+0085, U+200B,
+ * U+FEFF), a CJK character (cp_is_cjk: a token by itself), a word
+ * character (letters, marks and digits outside CJK: Unicode L*, M*, N*),
+ * or a separator (punctuation, symbols, controls). */
+enum cp_token { CP_SEP, CP_SPACE, CP_WORD, CP_CJK };
+enum cp_token cp_token_class(uint32_t cp);
+
 /* CJK and full-width punctuation (U+3000-303F, U+FF00-FF65 punctuation,
  * general punctuation quotes and dashes as used in Chinese). */
 bool cp_is_cjk_punct(uint32_t cp);

@@ -173,31 +173,6 @@ dict_add(struct dict *d, uint64_t h, const char *s, size_t len)
 
 /* ---- tokens ------------------------------------------------------------- */
 
-enum { CL_SPACE, CL_SEP, CL_WORD, CL_CJK };
-
-static int
-classify(uint32_t cp)
-{
-    utf8proc_category_t c;
-
-    if (cp < 0x80) {
-        if (cp == ' ' || (cp >= '\t' && cp <= '\r'))
-            return CL_SPACE;
-        if ((cp | 0x20) - 'a' < 26 || cp - '0' < 10)
-            return CL_WORD;
-        return CL_SEP;
-    }
-    if (cp_is_cjk(cp))
-        return CL_CJK;
-    c = utf8proc_category((utf8proc_int32_t)cp);
-    if (c >= UTF8PROC_CATEGORY_ZS && c <= UTF8PROC_CATEGORY_ZP)
-        return CL_SPACE;
-    if (cp == 0x85 || cp == 0xFEFF || cp == 0x200B)
-        return CL_SPACE;
-    return c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_NO ? CL_WORD
-                                                                  : CL_SEP;
-}
-
 /* The tokens of one text: their bytes (each NUL-terminated) in buf. */
 struct tokens {
     struct strbuf buf;
@@ -271,18 +246,18 @@ tokenize(struct tokens *t, const char *text, size_t len)
 
         if (ch >= 0x80)
             k = utf8_decode(text + i, len - i, &cp, NULL);
-        cl = classify(cp);
-        if (cl != CL_WORD && inword) {
+        cl = cp_token_class(cp);
+        if (cl != CP_WORD && inword) {
             if ((rc = tokens_push(t, start)) < 0)
                 return rc;
             inword = false;
         }
-        if (cl == CL_CJK) {
+        if (cl == CP_CJK) {
             start = t->buf.len;
             if ((rc = strbuf_add(&t->buf, text + i, k)) < 0 ||
                 (rc = tokens_push(t, start)) < 0)
                 return rc;
-        } else if (cl == CL_WORD) {
+        } else if (cl == CP_WORD) {
             if (!inword) {
                 start = t->buf.len;
                 inword = true;

@@ -226,31 +226,6 @@ mh_join_spec(const void *conf, struct join_spec *js)
 
 /* ---- shingles ------------------------------------------------------------ */
 
-enum { CL_SEP, CL_SPACE, CL_WORD, CL_CJK };
-
-static int
-classify(uint32_t cp)
-{
-    utf8proc_category_t c;
-
-    if (cp < 0x80) {
-        if (cp == ' ' || (cp >= '\t' && cp <= '\r'))
-            return CL_SPACE;
-        if ((cp | 0x20) - 'a' < 26 || cp - '0' < 10)
-            return CL_WORD;
-        return CL_SEP;
-    }
-    if (cp_is_cjk(cp))
-        return CL_CJK;
-    c = utf8proc_category((utf8proc_int32_t)cp);
-    if (c >= UTF8PROC_CATEGORY_ZS && c <= UTF8PROC_CATEGORY_ZP)
-        return CL_SPACE;
-    if (cp == 0x85 || cp == 0xFEFF || cp == 0x200B)
-        return CL_SPACE;
-    return c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_NO ? CL_WORD
-                                                                  : CL_SEP;
-}
-
 struct minhash_state *
 minhash_state_new(const void *conf)
 {
@@ -309,7 +284,7 @@ split(struct minhash_state *st, const char *text, size_t len, size_t *ncp,
     while (i <= len) {
         uint32_t cp = 0;
         size_t k = 1;
-        int cl = CL_SPACE;
+        int cl = CP_SPACE;
 
         if (i < len) {
             unsigned char ch = (unsigned char)text[i];
@@ -318,21 +293,21 @@ split(struct minhash_state *st, const char *text, size_t len, size_t *ncp,
                 cp = ch;
             else
                 k = utf8_decode(text + i, len - i, &cp, NULL);
-            cl = classify(cp);
+            cl = cp_token_class(cp);
         }
-        if (cl != CL_WORD && inword) {
+        if (cl != CP_WORD && inword) {
             st->words[nw++] = nh_hash64(st->word.buf, st->word.len);
             strbuf_reset(&st->word);
             inword = false;
         }
         if (i == len)
             break;
-        if (cl != CL_SPACE)
+        if (cl != CP_SPACE)
             st->cps[nc++] = cp;
-        if (cl == CL_CJK) {
+        if (cl == CP_CJK) {
             st->words[nw++] = nh_hash64(text + i, k);
             cjk++;
-        } else if (cl == CL_WORD) {
+        } else if (cl == CP_WORD) {
             inword = true;
             if (cp < 0x80) {
                 char lc = (char)(cp >= 'A' && cp <= 'Z' ? cp | 0x20 : cp);

@@ -84,13 +84,13 @@ static const double ngram_default[NG_MAX + 1] = {
     0, 0, 0.20, 0.18, 0.16, 0.15, 0.14, 0.13, 0.12, 0.11, 0.10,
 };
 
-/* What a code point is to the scanner. */
+/* What a code point is to the scanner: cp_token_class() (utf8.h), and '\n'. */
 enum {
-    CL_SEP,     /* punctuation, symbols: ends a word, is no token */
-    CL_SPACE,   /* white space: also trimmed from line ends */
-    CL_WORD,    /* letter, mark or digit outside CJK: part of a word */
-    CL_CJK,     /* a token by itself */
-    CL_NEWLINE, /* '\n' */
+    CL_SEP = CP_SEP,     /* punctuation, symbols: ends a word, is no token */
+    CL_SPACE = CP_SPACE, /* white space: also trimmed from line ends */
+    CL_WORD = CP_WORD,   /* letter, mark or digit outside CJK: in a word */
+    CL_CJK = CP_CJK,     /* a token by itself */
+    CL_NEWLINE,          /* '\n' */
 };
 
 struct rep_conf {
@@ -255,37 +255,10 @@ word_hash(const unsigned char *p, size_t n, size_t room)
     return mix64(v + SEED_WORD);
 }
 
-/* Non-ASCII white space, trimmed from line ends (U+3000 is the Chinese
- * indent). */
-static bool
-wide_space(uint32_t cp)
-{
-    return cp == 0x3000 || cp == 0xA0 || cp == 0xFEFF || cp == 0x85 ||
-           cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200B) || cp == 0x202F ||
-           cp == 0x205F;
-}
-
 static int
 classify(uint32_t cp)
 {
-    utf8proc_category_t c;
-
-    if (cp < 0x80) {
-        if (cp == '\n')
-            return CL_NEWLINE;
-        if (cp == ' ' || (cp >= '\t' && cp <= '\r'))
-            return CL_SPACE;
-        if ((cp | 0x20) - 'a' < 26 || cp - '0' < 10)
-            return CL_WORD;
-        return CL_SEP;
-    }
-    if (cp_is_cjk(cp))
-        return CL_CJK;
-    if (wide_space(cp))
-        return CL_SPACE;
-    c = utf8proc_category((utf8proc_int32_t)cp);
-    return c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_NO ? CL_WORD
-                                                                  : CL_SEP;
+    return cp == '\n' ? CL_NEWLINE : (int)cp_token_class(cp);
 }
 
 static inline int
