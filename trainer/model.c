@@ -60,8 +60,8 @@ json_int(const cJSON *o, const char *key, long min, long max, int *out,
 }
 
 static int
-json_float(const cJSON *o, const char *key, double def, double min,
-           double max, float *out, struct nh_error *err)
+json_float(const cJSON *o, const char *key, double def, double min, double max,
+           float *out, struct nh_error *err)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
 
@@ -86,8 +86,7 @@ model_config_check(const struct model_config *c, struct nh_error *err)
     if (c->vocab < 2 || c->vocab > MODEL_MAX_VOCAB || c->dim < 2 ||
         c->dim > MODEL_MAX_DIM || c->layers < 1 ||
         c->layers > MODEL_MAX_LAYERS || c->heads < 1 || c->ffn_dim < 1 ||
-        c->ffn_dim > 4 * MODEL_MAX_DIM || c->seq < 1 ||
-        c->seq > MODEL_MAX_SEQ)
+        c->ffn_dim > 4 * MODEL_MAX_DIM || c->seq < 1 || c->seq > MODEL_MAX_SEQ)
         return nh_errorf(err, NH_EINVAL, "model config: size out of range");
     if (c->dim % c->heads)
         return nh_errorf(err, NH_EINVAL,
@@ -141,13 +140,11 @@ model_config_parse(const char *json, struct model_config *out,
         (rc = json_int(o, "dim", 2, MODEL_MAX_DIM, &c.dim, err)) ||
         (rc = json_int(o, "layers", 1, MODEL_MAX_LAYERS, &c.layers, err)) ||
         (rc = json_int(o, "heads", 1, MODEL_MAX_DIM, &c.heads, err)) ||
-        (rc = json_int(o, "ffn_dim", 1, 4 * MODEL_MAX_DIM, &c.ffn_dim,
-                       err)) ||
+        (rc = json_int(o, "ffn_dim", 1, 4 * MODEL_MAX_DIM, &c.ffn_dim, err)) ||
         (rc = json_int(o, "seq", 1, MODEL_MAX_SEQ, &c.seq, err)) ||
-        (rc = json_float(o, "norm_eps", 1e-5, 1e-12, 1.0, &c.norm_eps,
-                         err)) ||
-        (rc = json_float(o, "rope_theta", 10000.0, 1.0001, 1e9,
-                         &c.rope_theta, err)))
+        (rc = json_float(o, "norm_eps", 1e-5, 1e-12, 1.0, &c.norm_eps, err)) ||
+        (rc = json_float(o, "rope_theta", 10000.0, 1.0001, 1e9, &c.rope_theta,
+                         err)))
         goto out;
     it = cJSON_GetObjectItemCaseSensitive(o, "tied");
     c.tied = true;
@@ -189,8 +186,7 @@ model_config_load(const char *path, struct model_config *cfg,
         goto out;
     }
     if (n == 65536) {
-        rc = nh_errorf(err, NH_ETOOBIG, "'%s': model config over 64 KiB",
-                       path);
+        rc = nh_errorf(err, NH_ETOOBIG, "'%s': model config over 64 KiB", path);
         goto out;
     }
     buf[n] = 0;
@@ -487,8 +483,7 @@ ensure_acts(struct model *m, int B, int T, struct nh_error *err)
     return 0;
 nomem:
     m->nacts = m->nscratch = m->cap_tokens = 0;
-    return nh_errorf(err, NH_ENOMEM, "out of memory for %zu activations",
-                     need);
+    return nh_errorf(err, NH_ENOMEM, "out of memory for %zu activations", need);
 }
 
 /* ---- building blocks ------------------------------------------------- */
@@ -507,8 +502,8 @@ static void
 linear_bwd(float *dx, float *dW, const float *dy, const float *x,
            const float *W, int N, int in, int out, float beta_dx)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, in, out, 1.0f,
-                dy, out, W, in, beta_dx, dx, in);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, in, out, 1.0f, dy,
+                out, W, in, beta_dx, dx, in);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, N, 1.0f, dy,
                 out, x, in, 1.0f, dW, in);
 }
@@ -658,14 +653,12 @@ attention_bwd(const struct model *m, const struct model_layer_acts *a,
             size_t aoff = ((size_t)b * NH + h) * T * T;
 
             /* dP = dY V^T, dV = P^T dY */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd,
-                        1.0f, day + off, C, a->v + off, C, 0.0f, datt + aoff,
-                        T);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T,
-                        1.0f, a->att + aoff, T, day + off, C, 0.0f, dv + off,
-                        C);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f,
+                        day + off, C, a->v + off, C, 0.0f, datt + aoff, T);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f,
+                        a->att + aoff, T, day + off, C, 0.0f, dv + off, C);
         }
-    /* dS = P (dP - rowsum(P dP)), zero above the diagonal */
+        /* dS = P (dP - rowsum(P dP)), zero above the diagonal */
 #pragma omp parallel for schedule(static)
     for (r = 0; r < rows; r++) {
         const float *p = a->att + (size_t)r * T;
@@ -718,12 +711,11 @@ model_forward(struct model *m, const int32_t *tokens, const int32_t *targets,
     for (n = 0; n < N; n++)
         if (tokens[n] < 0 || tokens[n] >= V || targets[n] < 0 ||
             targets[n] >= V)
-            return nh_errorf(err, NH_EINVAL,
-                             "token %d at position %d is outside the "
-                             "vocabulary (%d)",
-                             tokens[n] < 0 || tokens[n] >= V ? tokens[n]
-                                                             : targets[n],
-                             n, V);
+            return nh_errorf(
+                err, NH_EINVAL,
+                "token %d at position %d is outside the "
+                "vocabulary (%d)",
+                tokens[n] < 0 || tokens[n] >= V ? tokens[n] : targets[n], n, V);
     m->have_forward = false;
     if ((rc = ensure_acts(m, B, T, err)))
         return rc;
@@ -741,8 +733,8 @@ model_forward(struct model *m, const int32_t *tokens, const int32_t *targets,
         float *out = m->res[l + 1];
         size_t i, NF = (size_t)N * F;
 
-        rmsnorm_fwd(a->xn1, a->r1, x, P(m, layer_tensor(l, LT_ATTN_NORM)), N,
-                    C, c->norm_eps);
+        rmsnorm_fwd(a->xn1, a->r1, x, P(m, layer_tensor(l, LT_ATTN_NORM)), N, C,
+                    c->norm_eps);
         linear_fwd(a->q, a->xn1, P(m, layer_tensor(l, LT_WQ)), N, C, C, 0);
         linear_fwd(a->k, a->xn1, P(m, layer_tensor(l, LT_WK)), N, C, C, 0);
         linear_fwd(a->v, a->xn1, P(m, layer_tensor(l, LT_WV)), N, C, C, 0);
@@ -872,9 +864,8 @@ model_backward(struct model *m, struct nh_error *err)
                    P(m, layer_tensor(l, LT_WK)), N, C, C, 1);
         linear_bwd(dxn, G(m, layer_tensor(l, LT_WV)), dv, a->xn1,
                    P(m, layer_tensor(l, LT_WV)), N, C, C, 1);
-        rmsnorm_bwd(dres, G(m, layer_tensor(l, LT_ATTN_NORM)), dxn,
-                    m->res[l], a->r1, P(m, layer_tensor(l, LT_ATTN_NORM)), N,
-                    C);
+        rmsnorm_bwd(dres, G(m, layer_tensor(l, LT_ATTN_NORM)), dxn, m->res[l],
+                    a->r1, P(m, layer_tensor(l, LT_ATTN_NORM)), N, C);
     }
 
     /* embedding rows, in token order (a row may repeat) */

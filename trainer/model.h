@@ -71,19 +71,19 @@ struct model_tensor {
 /* The activations of one layer, views into model.acts; shapes with
  * N = B*T tokens. */
 struct model_layer_acts {
-    float *r1;   /* (N) 1/rms of the layer input */
-    float *xn1;  /* (N,C) attention norm output */
-    float *q;    /* (N,C) queries after rotary */
-    float *k;    /* (N,C) keys after rotary */
-    float *v;    /* (N,C) values */
-    float *att;  /* (B,NH,T,T) softmax probabilities, 0 above diagonal */
-    float *ay;   /* (N,C) attention output, before Wo */
-    float *mid;  /* (N,C) residual after attention */
-    float *r2;   /* (N) 1/rms of mid */
-    float *xn2;  /* (N,C) ffn norm output */
-    float *h1;   /* (N,F) W1 xn2 (gate, pre-activation) */
-    float *h3;   /* (N,F) W3 xn2 (up) */
-    float *g;    /* (N,F) silu(h1) * h3, the input of W2 */
+    float *r1;  /* (N) 1/rms of the layer input */
+    float *xn1; /* (N,C) attention norm output */
+    float *q;   /* (N,C) queries after rotary */
+    float *k;   /* (N,C) keys after rotary */
+    float *v;   /* (N,C) values */
+    float *att; /* (B,NH,T,T) softmax probabilities, 0 above diagonal */
+    float *ay;  /* (N,C) attention output, before Wo */
+    float *mid; /* (N,C) residual after attention */
+    float *r2;  /* (N) 1/rms of mid */
+    float *xn2; /* (N,C) ffn norm output */
+    float *h1;  /* (N,F) W1 xn2 (gate, pre-activation) */
+    float *h3;  /* (N,F) W3 xn2 (up) */
+    float *g;   /* (N,F) silu(h1) * h3, the input of W2 */
 };
 
 struct model {
@@ -102,10 +102,10 @@ struct model {
     size_t nacts;      /* floats in acts */
     float **res;       /* L+1 residual streams (N,C); res[0] = embedding */
     struct model_layer_acts *layer;
-    float *rf;     /* (N) 1/rms of res[L] */
-    float *xnf;    /* (N,C) final norm output */
-    float *probs;  /* (N,V) softmax of the logits */
-    float *losses; /* (N) per-token cross-entropy */
+    float *rf;                 /* (N) 1/rms of res[L] */
+    float *xnf;                /* (N,C) final norm output */
+    float *probs;              /* (N,V) softmax of the logits */
+    float *losses;             /* (N) per-token cross-entropy */
     int32_t *tokens, *targets; /* copies, (N) */
     float loss;                /* mean of losses */
     bool have_forward;         /* backward needs a fresh forward */
@@ -118,8 +118,8 @@ struct model {
 /* Allocate and initialise a model from cfg with a deterministic seed:
  * every matrix ~ normal(0, 0.02), except the residual outputs wo and w2
  * ~ normal(0, 0.02 / sqrt(2 L)); norm weights 1. Gradients zero. */
-int model_init(struct model *m, const struct model_config *cfg,
-               uint64_t seed, struct nh_error *err);
+int model_init(struct model *m, const struct model_config *cfg, uint64_t seed,
+               struct nh_error *err);
 void model_free(struct model *m);
 
 /* The tensor named name, or NULL. */

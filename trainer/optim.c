@@ -105,8 +105,8 @@ adamw_step(struct adamw *o, struct model *m, double lr, struct nh_error *err)
 
     if (m->nparams != o->n)
         return nh_errorf(err, NH_EINVAL,
-                         "adamw: state for %zu parameters, model has %zu",
-                         o->n, m->nparams);
+                         "adamw: state for %zu parameters, model has %zu", o->n,
+                         m->nparams);
     o->t++;
     step_size = (float)(lr / (1.0 - pow(c->beta1, (double)o->t)));
     bc2_sqrt = (float)sqrt(1.0 - pow(c->beta2, (double)o->t));

@@ -132,8 +132,7 @@ main(int argc, char **argv)
     if (fclose(f))
         goto out;
     f = NULL;
-    if (write_file(argv[2], "params.bin", m.params, sizeof(float),
-                   m.nparams) ||
+    if (write_file(argv[2], "params.bin", m.params, sizeof(float), m.nparams) ||
         write_file(argv[2], "batch.bin", tok, sizeof *tok, (size_t)B * T) ||
         write_file(argv[2], "targets.bin", tgt, sizeof *tgt, (size_t)B * T))
         goto out;
@@ -150,8 +149,8 @@ main(int argc, char **argv)
             break;
         if (model_backward(&m, &err))
             goto fail;
-        if (step == 0 && write_file(argv[2], "grads.bin", m.grads,
-                                    sizeof(float), m.nparams))
+        if (step == 0 &&
+            write_file(argv[2], "grads.bin", m.grads, sizeof(float), m.nparams))
             goto out;
         grad_clip(m.grads, m.nparams, o.cfg.grad_clip);
         if (adamw_step(&o, &m, adamw_lr(&o.cfg, step), &err))

@@ -78,8 +78,7 @@ spread_params(struct model *m)
 /* The mean loss summed in double from the per-token losses, which keeps
  * the rounding of the final mean out of the difference quotient. */
 static double
-loss_at(struct model *m, const int32_t *tok, const int32_t *tgt, int B,
-        int T)
+loss_at(struct model *m, const int32_t *tok, const int32_t *tgt, int B, int T)
 {
     float loss;
     double s = 0;
@@ -189,8 +188,7 @@ gradcheck(bool tied)
     CHECK(model_backward(&m, NULL) == 0);
     CHECK(m.ntensors == 1 + 9 * c.layers + 1 + (tied ? 0 : 1));
     for (i = 0; i < m.ntensors; i++)
-        bad |= check_tensor(&m, &m.tensors[i], tok, tgt, B, T, &worst,
-                            &weak);
+        bad |= check_tensor(&m, &m.tensors[i], tok, tgt, B, T, &worst, &weak);
     printf("  gradcheck (%s): worst relative error %.2e over %d tensors\n",
            tied ? "tied" : "untied", worst, m.ntensors - weak);
     /* only the second layer's query and key may fall below resolution */
@@ -298,8 +296,7 @@ TEST(bad_calls)
     CHECK(model_init(&m, &tiny, 1, NULL) == 0);
     CHECK(model_backward(&m, &err) == NH_ECONFLICT);
     CHECK(model_forward(&m, tok, tgt, 1, 4, &loss, &err) == NH_EINVAL);
-    CHECK_STR(err.msg,
-              "token 11 at position 3 is outside the vocabulary (11)");
+    CHECK_STR(err.msg, "token 11 at position 3 is outside the vocabulary (11)");
     CHECK(model_forward(&m, tok, tgt, 1, 7, &loss, &err) == NH_EINVAL);
     tok[3] = 4;
     CHECK(model_forward(&m, tok, tgt, 1, 4, &loss, &err) == 0);
@@ -403,8 +400,7 @@ TEST(schedule)
     CHECK(fabs(adamw_lr(&c, 10) - 1e-3) < 1e-12);
     CHECK(fabs(adamw_lr(&c, 60) - 5.5e-4) < 1e-12);
     /* a quarter into the cosine: min + (max-min) (1 + cos(pi/4)) / 2 */
-    CHECK(fabs(adamw_lr(&c, 35) - (1e-4 + 9e-4 * (1 + sqrt(0.5)) / 2)) <
-          1e-12);
+    CHECK(fabs(adamw_lr(&c, 35) - (1e-4 + 9e-4 * (1 + sqrt(0.5)) / 2)) < 1e-12);
     CHECK(fabs(adamw_lr(&c, 110) - 1e-4) < 1e-12);
     CHECK(fabs(adamw_lr(&c, 500) - 1e-4) < 1e-12);
     c.warmup_steps = 0;
