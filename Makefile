@@ -27,7 +27,7 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 LWS_LIBS   = $(shell pkg-config --libs libwebsockets)
 CURSES_LIBS = $(shell pkg-config --libs ncursesw)
 MPI_LIBS   = $(shell pkg-config --libs ompi-c)
-CPPFLAGS = -D_GNU_SOURCE -Icommon -Ipipeline -Iserver -Itests \
+CPPFLAGS = -D_GNU_SOURCE -Icommon -Ipipeline -Iserver -Itrainer -Itests \
            -include common/banned.h
 OPT_CFLAGS = -O2 -g -pthread
 SAN_CFLAGS = -O1 -g -pthread -fsanitize=address,undefined \
@@ -41,7 +41,15 @@ PIPE_SRC   = $(filter-out pipeline/main.c pipeline/mpi.c,\
 SERVER_SRC = $(filter-out server/nhd.c,$(wildcard server/*.c))
 UNIT_SRC   = $(wildcard tests/unit/test-*.c)
 TUI_SRC    = $(wildcard tui/*.c)
-HEADERS    = $(wildcard common/*.h pipeline/*.h server/*.h tui/*.h tests/*.h)
+HEADERS    = $(wildcard common/*.h pipeline/*.h server/*.h tui/*.h tests/*.h \
+                trainer/*.h)
+# trainer (issue 7): its objects use OpenMP and OpenBLAS's cblas.h; what
+# links libnhtrain.a adds TRAIN_LIBS
+TRAIN_SRC   = $(filter-out trainer/main.c,$(wildcard trainer/*.c))
+BLAS_CFLAGS = $(shell pkg-config --cflags openblas 2>/dev/null | \
+                sed 's/-I/-isystem /g')
+TRAIN_LIBS  = $(shell pkg-config --libs openblas 2>/dev/null || \
+                echo -lopenblas) -fopenmp
 FUZZ_SECONDS = 60
 KEEP      ?=
 
@@ -63,7 +71,21 @@ define tree
 $(1)/obj/%.o: %.c $(HEADERS) | $(DEPS_STAMP)
 	@mkdir -p $$(dir $$@)
 	@echo "  CC      $$@"
-	$$(Q)$$(CC) $$(WARN) $(2) $$(CPPFLAGS) $$(PKG_CFLAGS) -c $$< -o $$@
+	$$(Q)$$(CC) $$(WARN) $(2) $$(CPPFLAGS) $$(PKG_CFLAGS) $$(XCFLAGS) -c $$< -o $$@
+
+$(1)/obj/trainer/%.o: XCFLAGS = -fopenmp $$(BLAS_CFLAGS)
+$(1)/obj/tests/tools/%.o: XCFLAGS = $$(BLAS_CFLAGS)
+
+$(1)/libnhtrain.a: $(TRAIN_SRC:%.c=$(1)/obj/%.o)
+	@rm -f $$@
+	$$(Q)ar rcs $$@ $$^
+
+# the PyTorch parity driver of tests/cli/t0220-train-parity.sh
+$(1)/tests/model-parity: $(1)/obj/tests/tools/model-parity.o \
+                         $(1)/libnhtrain.a $(1)/libnhcommon.a
+	@mkdir -p $$(dir $$@)
+	@echo "  LINK    $$@"
+	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(TRAIN_LIBS) $$(LDLIBS)
 
 $(1)/libnhcommon.a: $(COMMON_SRC:%.c=$(1)/obj/%.o)
 	@rm -f $$@
@@ -104,12 +126,12 @@ $(1)/nh-review-load: $(1)/obj/bench/nh-review-load.o $(1)/obj/tui/client.o \
 	@echo "  LINK    $$@"
 	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(LWS_LIBS) $$(LDLIBS)
 
-$(1)/tests/%: $(1)/obj/tests/unit/%.o $(1)/libnhserver.a $(1)/libnhpipe.a \
-              $(1)/libnhcommon.a
+$(1)/tests/%: $(1)/obj/tests/unit/%.o $(1)/libnhserver.a $(1)/libnhtrain.a \
+              $(1)/libnhpipe.a $(1)/libnhcommon.a
 	@mkdir -p $$(dir $$@)
 	@echo "  LINK    $$@"
 	$$(Q)$$(CC) $(2) $(3) -o $$@ $$(filter %.o,$$^) $$(filter %.a,$$^) \
-	    $$(LDLIBS)
+	    $$(TRAIN_LIBS) $$(LDLIBS)
 endef
 
 $(eval $(call tree,$(B),$(OPT_CFLAGS),))
@@ -140,7 +162,7 @@ $(B)/fuzz/fuzz-message: fuzz/fuzz-message.c $(FUZZ_OBJ) $(HEADERS)
 
 test: $(UNIT_BINS) $(B)/nh-clean $(B)/san/nh-clean $(B)/nhd $(B)/san/nhd \
       $(B)/nh $(B)/san/nh $(B)/nh-load $(B)/san/nh-load \
-      $(B)/fuzz/fuzz-message
+      $(B)/fuzz/fuzz-message $(B)/san/tests/model-parity
 	@NH_BIN=$(abspath $(B)/san) NH_FUZZ=$(abspath $(B)/fuzz) \
 	    tests/run $(UNIT_BINS)
 
@@ -163,7 +185,8 @@ bench: $(B)/nh-clean $(B)/nhd $(B)/nh-load $(B)/nh-review-load \
 
 format-check:
 	clang-format --dry-run --Werror common/*.[ch] pipeline/*.[ch] \
-	    server/*.[ch] tui/*.[ch] tests/*.h tests/unit/*.c bench/*.c fuzz/*.c
+	    server/*.[ch] tui/*.[ch] tests/*.h tests/unit/*.c bench/*.c fuzz/*.c \
+	    trainer/*.[ch] tests/tools/*.c
 
 clean:
 	rm -rf $(B)

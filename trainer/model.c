@@ -1,0 +1,881 @@
+/* model.c - forward and backward of the LLaMA-style decoder in fp32
+ *
+ * The reference single-process model of nh-train: every matrix product
+ * goes through cblas_sgemm (weights stored (out,in) like nn.Linear, so
+ * y = x W^T), the element-wise work (norms, rotary, softmax, SwiGLU,
+ * cross-entropy) runs in OpenMP loops whose results do not depend on the
+ * thread count (no floating-point reductions across threads), so a run
+ * is reproducible bit for bit on one machine. The optimizer (optim.c)
+ * and the future data-parallel layer work on the flat parameter and
+ * gradient blocks this file lays out.
+ */
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+#include <cjson/cJSON.h>
+
+/* Per-layer tensors, in the order they sit in the parameter block. */
+enum {
+    LT_ATTN_NORM,
+    LT_WQ,
+    LT_WK,
+    LT_WV,
+    LT_WO,
+    LT_FFN_NORM,
+    LT_W1,
+    LT_W3,
+    LT_W2,
+    LT_COUNT
+};
+static const char *const layer_tensor_names[LT_COUNT] = {
+    "attn_norm", "wq", "wk", "wv", "wo", "ffn_norm", "w1", "w3", "w2",
+};
+
+/* ---- config ---------------------------------------------------------- */
+
+static int
+json_int(const cJSON *o, const char *key, long min, long max, int *out,
+         struct nh_error *err)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
+    double d;
+
+    if (!it)
+        return nh_errorf(err, NH_EINVAL, "model config: missing '%s'", key);
+    d = it->valuedouble;
+    if (!cJSON_IsNumber(it) || d != floor(d))
+        return nh_errorf(err, NH_EINVAL,
+                         "model config: '%s' must be an integer", key);
+    if (d < (double)min || d > (double)max)
+        return nh_errorf(err, NH_EINVAL,
+                         "model config: '%s' must be in %ld..%ld (got %.0f)",
+                         key, min, max, d);
+    *out = (int)d;
+    return 0;
+}
+
+static int
+json_float(const cJSON *o, const char *key, double def, double min, double max,
+           float *out, struct nh_error *err)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    if (!it) {
+        *out = (float)def;
+        return 0;
+    }
+    if (!cJSON_IsNumber(it) || !(it->valuedouble >= min) ||
+        !(it->valuedouble <= max))
+        return nh_errorf(err, NH_EINVAL,
+                         "model config: '%s' must be a number in %g..%g", key,
+                         min, max);
+    *out = (float)it->valuedouble;
+    return 0;
+}
+
+int
+model_config_check(const struct model_config *c, struct nh_error *err)
+{
+    int hd;
+
+    if (c->vocab < 2 || c->vocab > MODEL_MAX_VOCAB || c->dim < 2 ||
+        c->dim > MODEL_MAX_DIM || c->layers < 1 ||
+        c->layers > MODEL_MAX_LAYERS || c->heads < 1 || c->ffn_dim < 1 ||
+        c->ffn_dim > 4 * MODEL_MAX_DIM || c->seq < 1 || c->seq > MODEL_MAX_SEQ)
+        return nh_errorf(err, NH_EINVAL, "model config: size out of range");
+    if (c->dim % c->heads)
+        return nh_errorf(err, NH_EINVAL,
+                         "model config: 'heads' must divide 'dim' (%d %% %d "
+                         "!= 0)",
+                         c->dim, c->heads);
+    hd = c->dim / c->heads;
+    if (hd % 2)
+        return nh_errorf(err, NH_EINVAL,
+                         "model config: head dim 'dim'/'heads' must be even "
+                         "for rotary pairs (got %d)",
+                         hd);
+    if (!(c->norm_eps > 0) || !(c->rope_theta > 1))
+        return nh_errorf(err, NH_EINVAL,
+                         "model config: 'norm_eps' must be > 0 and "
+                         "'rope_theta' > 1");
+    return 0;
+}
+
+int
+model_config_parse(const char *json, struct model_config *out,
+                   struct nh_error *err)
+{
+    static const char *const known[] = {
+        "vocab", "dim",  "layers",   "heads",      "ffn_dim",
+        "seq",   "tied", "norm_eps", "rope_theta", NULL,
+    };
+    struct model_config c;
+    const cJSON *it;
+    cJSON *o = cJSON_Parse(json);
+    int rc;
+
+    memset(&c, 0, sizeof c);
+    if (!o || !cJSON_IsObject(o)) {
+        rc = nh_errorf(err, NH_EFORMAT, "model config: not a JSON object");
+        goto out;
+    }
+    cJSON_ArrayForEach(it, o)
+    {
+        const char *const *k;
+
+        for (k = known; *k && strcmp(*k, it->string); k++)
+            ;
+        if (!*k) {
+            rc = nh_errorf(err, NH_EINVAL, "model config: unknown key '%s'",
+                           it->string);
+            goto out;
+        }
+    }
+    if ((rc = json_int(o, "vocab", 2, MODEL_MAX_VOCAB, &c.vocab, err)) ||
+        (rc = json_int(o, "dim", 2, MODEL_MAX_DIM, &c.dim, err)) ||
+        (rc = json_int(o, "layers", 1, MODEL_MAX_LAYERS, &c.layers, err)) ||
+        (rc = json_int(o, "heads", 1, MODEL_MAX_DIM, &c.heads, err)) ||
+        (rc = json_int(o, "ffn_dim", 1, 4 * MODEL_MAX_DIM, &c.ffn_dim, err)) ||
+        (rc = json_int(o, "seq", 1, MODEL_MAX_SEQ, &c.seq, err)) ||
+        (rc = json_float(o, "norm_eps", 1e-5, 1e-12, 1.0, &c.norm_eps, err)) ||
+        (rc = json_float(o, "rope_theta", 10000.0, 1.0001, 1e9, &c.rope_theta,
+                         err)))
+        goto out;
+    it = cJSON_GetObjectItemCaseSensitive(o, "tied");
+    c.tied = true;
+    if (it) {
+        if (!cJSON_IsBool(it)) {
+            rc = nh_errorf(err, NH_EINVAL,
+                           "model config: 'tied' must be true or false");
+            goto out;
+        }
+        c.tied = cJSON_IsTrue(it);
+    }
+    if ((rc = model_config_check(&c, err)))
+        goto out;
+    *out = c;
+out:
+    cJSON_Delete(o);
+    return rc;
+}
+
+int
+model_config_load(const char *path, struct model_config *cfg,
+                  struct nh_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t n;
+    int rc;
+
+    if (!f)
+        return nh_error_errno(err, "cannot open '%s'", path);
+    buf = malloc(65537);
+    if (!buf) {
+        rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+        goto out;
+    }
+    n = fread(buf, 1, 65536, f);
+    if (ferror(f)) {
+        rc = nh_error_errno(err, "cannot read '%s'", path);
+        goto out;
+    }
+    if (n == 65536) {
+        rc = nh_errorf(err, NH_ETOOBIG, "'%s': model config over 64 KiB", path);
+        goto out;
+    }
+    buf[n] = 0;
+    rc = model_config_parse(buf, cfg, err);
+    if (rc && err) {
+        char msg[sizeof err->msg];
+
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        nh_errorf(err, rc, "'%s': %s", path, msg);
+    }
+out:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+/* ---- sizes ----------------------------------------------------------- */
+
+size_t
+model_act_floats_per_token(const struct model_config *c, int T)
+{
+    size_t C = (size_t)c->dim, F = (size_t)c->ffn_dim, L = (size_t)c->layers;
+    size_t per_layer = 2 + 7 * C + 3 * F + (size_t)c->heads * (size_t)T;
+
+    return (L + 1) * C + L * per_layer + 1 + C + (size_t)c->vocab + 1;
+}
+
+size_t
+model_scratch_floats_per_token(const struct model_config *c, int T)
+{
+    return 6 * (size_t)c->dim + 2 * (size_t)c->ffn_dim +
+           (size_t)c->heads * (size_t)T;
+}
+
+double
+model_flops_per_token(const struct model_config *c, int T)
+{
+    double C = c->dim, F = c->ffn_dim, V = c->vocab;
+    /* qkvo, the three ffn matrices, QK^T and PV over T keys, the head */
+    double layer = 2.0 * (4 * C * C + 3 * C * F) + 2.0 * 2 * T * C;
+
+    return c->layers * layer + 2.0 * C * V;
+}
+
+/* ---- init ------------------------------------------------------------ */
+
+static uint64_t
+splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* A standard normal by Box-Muller from two 53-bit uniforms. */
+static double
+normal(uint64_t *s)
+{
+    double u1 = ((double)(splitmix64(s) >> 11) + 1.0) / 9007199254740993.0;
+    double u2 = (double)(splitmix64(s) >> 11) / 9007199254740992.0;
+
+    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+static void
+add_tensor(struct model *m, const char *name, int rows, int cols, int ndim)
+{
+    struct model_tensor *t = &m->tensors[m->ntensors++];
+
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->off = m->nparams;
+    t->rows = rows;
+    t->cols = cols;
+    t->ndim = ndim;
+    m->nparams += (size_t)rows * (size_t)cols;
+}
+
+int
+model_init(struct model *m, const struct model_config *cfg, uint64_t seed,
+           struct nh_error *err)
+{
+    int C, F, V, L, half, i, l, rc;
+    double total;
+    uint64_t s = seed;
+    char name[32];
+
+    memset(m, 0, sizeof *m);
+    if ((rc = model_config_check(cfg, err)))
+        return rc;
+    m->cfg = *cfg;
+    C = cfg->dim, F = cfg->ffn_dim, V = cfg->vocab, L = cfg->layers;
+    total = (double)V * C * (cfg->tied ? 1 : 2) +
+            (double)L * (2.0 * C + 4.0 * C * C + 3.0 * C * F) + C;
+    if (total > 4e9)
+        return nh_errorf(err, NH_ETOOBIG,
+                         "model config: %.3g parameters is over the 4e9 "
+                         "limit",
+                         total);
+    m->tensors = calloc((size_t)(2 + LT_COUNT * L + 1), sizeof *m->tensors);
+    if (!m->tensors)
+        goto nomem;
+    add_tensor(m, "embed", V, C, 2);
+    for (l = 0; l < L; l++) {
+        for (i = 0; i < LT_COUNT; i++) {
+            int rows = C, cols = C, ndim = 2;
+
+            if (i == LT_ATTN_NORM || i == LT_FFN_NORM)
+                cols = 1, ndim = 1;
+            else if (i == LT_W1 || i == LT_W3)
+                rows = F;
+            else if (i == LT_W2)
+                cols = F;
+            snprintf(name, sizeof name, "layers.%d.%s", l,
+                     layer_tensor_names[i]);
+            add_tensor(m, name, rows, cols, ndim);
+        }
+    }
+    add_tensor(m, "norm", C, 1, 1);
+    if (!cfg->tied)
+        add_tensor(m, "head", V, C, 2);
+
+    m->params = malloc(m->nparams * sizeof(float));
+    m->grads = calloc(m->nparams, sizeof(float));
+    half = C / cfg->heads / 2;
+    m->rope_cos = malloc((size_t)cfg->seq * half * sizeof(float));
+    m->rope_sin = malloc((size_t)cfg->seq * half * sizeof(float));
+    if (!m->params || !m->grads || !m->rope_cos || !m->rope_sin)
+        goto nomem;
+
+    /* init in tensor order from one stream, so the result depends on the
+     * seed and the config only */
+    for (i = 0; i < m->ntensors; i++) {
+        const struct model_tensor *t = &m->tensors[i];
+        float *p = m->params + t->off;
+        size_t j, n = (size_t)t->rows * t->cols;
+        double std = 0.02;
+        const char *dot = strrchr(t->name, '.');
+
+        if (t->ndim == 1) {
+            for (j = 0; j < n; j++)
+                p[j] = 1.0f;
+            continue;
+        }
+        if (dot && (!strcmp(dot, ".wo") || !strcmp(dot, ".w2")))
+            std = 0.02 / sqrt(2.0 * L);
+        for (j = 0; j < n; j++)
+            p[j] = (float)(std * normal(&s));
+    }
+
+    /* rotary table: angle t * theta^(-2i/hd), computed in double */
+    for (l = 0; l < cfg->seq; l++) {
+        for (i = 0; i < half; i++) {
+            double freq = pow((double)cfg->rope_theta, -(double)i / half);
+            double a = (double)l * freq;
+
+            m->rope_cos[(size_t)l * half + i] = (float)cos(a);
+            m->rope_sin[(size_t)l * half + i] = (float)sin(a);
+        }
+    }
+    return 0;
+nomem:
+    model_free(m);
+    return nh_errorf(err, NH_ENOMEM, "out of memory for the model");
+}
+
+void
+model_free(struct model *m)
+{
+    free(m->params);
+    free(m->grads);
+    free(m->tensors);
+    free(m->rope_cos);
+    free(m->rope_sin);
+    free(m->acts);
+    free(m->res);
+    free(m->layer);
+    free(m->tokens);
+    free(m->targets);
+    free(m->scratch);
+    memset(m, 0, sizeof *m);
+}
+
+const struct model_tensor *
+model_tensor_find(const struct model *m, const char *name)
+{
+    int i;
+
+    for (i = 0; i < m->ntensors; i++)
+        if (!strcmp(m->tensors[i].name, name))
+            return &m->tensors[i];
+    return NULL;
+}
+
+void
+model_zero_grad(struct model *m)
+{
+    memset(m->grads, 0, m->nparams * sizeof(float));
+}
+
+/* Parameter (or gradient) pointer of tensor i. */
+static float *
+P(const struct model *m, int i)
+{
+    return m->params + m->tensors[i].off;
+}
+
+static float *
+G(const struct model *m, int i)
+{
+    return m->grads + m->tensors[i].off;
+}
+
+static int
+layer_tensor(int l, int which)
+{
+    return 1 + l * LT_COUNT + which;
+}
+
+/* Size and carve the activation block for (B,T). */
+static int
+ensure_acts(struct model *m, int B, int T, struct nh_error *err)
+{
+    const struct model_config *c = &m->cfg;
+    size_t N = (size_t)B * T, C = c->dim, F = c->ffn_dim, V = c->vocab;
+    size_t A = (size_t)c->heads * T * N; /* (B,NH,T,T) */
+    size_t need = N * model_act_floats_per_token(c, T);
+    size_t sneed = N * model_scratch_floats_per_token(c, T);
+    float *p;
+    int l;
+
+    if (!m->res) {
+        m->res = calloc((size_t)c->layers + 1, sizeof *m->res);
+        m->layer = calloc((size_t)c->layers, sizeof *m->layer);
+        if (!m->res || !m->layer)
+            goto nomem;
+    }
+    if (need > m->nacts) {
+        free(m->acts);
+        free(m->scratch);
+        free(m->tokens);
+        free(m->targets);
+        m->scratch = NULL, m->tokens = m->targets = NULL, m->nacts = 0;
+        m->acts = malloc(need * sizeof(float));
+        if (!m->acts)
+            goto nomem;
+        m->nacts = need;
+    }
+    if (sneed > m->nscratch) {
+        free(m->scratch);
+        m->nscratch = 0;
+        m->scratch = malloc(sneed * sizeof(float));
+        if (!m->scratch)
+            goto nomem;
+        m->nscratch = sneed;
+    }
+    if (N > m->cap_tokens || !m->tokens) {
+        free(m->tokens);
+        free(m->targets);
+        m->tokens = malloc(N * sizeof(int32_t));
+        m->targets = malloc(N * sizeof(int32_t));
+        if (!m->tokens || !m->targets)
+            goto nomem;
+        m->cap_tokens = N;
+    }
+    p = m->acts;
+#define TAKE(ptr, n) (ptr = p, p += (n))
+    for (l = 0; l <= c->layers; l++)
+        TAKE(m->res[l], N * C);
+    for (l = 0; l < c->layers; l++) {
+        struct model_layer_acts *a = &m->layer[l];
+
+        TAKE(a->r1, N);
+        TAKE(a->xn1, N * C);
+        TAKE(a->q, N * C);
+        TAKE(a->k, N * C);
+        TAKE(a->v, N * C);
+        TAKE(a->att, A);
+        TAKE(a->ay, N * C);
+        TAKE(a->mid, N * C);
+        TAKE(a->r2, N);
+        TAKE(a->xn2, N * C);
+        TAKE(a->h1, N * F);
+        TAKE(a->h3, N * F);
+        TAKE(a->g, N * F);
+    }
+    TAKE(m->rf, N);
+    TAKE(m->xnf, N * C);
+    TAKE(m->probs, N * V);
+    TAKE(m->losses, N);
+#undef TAKE
+    m->B = B, m->T = T;
+    return 0;
+nomem:
+    m->nacts = m->nscratch = m->cap_tokens = 0;
+    return nh_errorf(err, NH_ENOMEM, "out of memory for %zu activations", need);
+}
+
+/* ---- building blocks ------------------------------------------------- */
+
+/* y (N,out) = x (N,in) W^T + beta y, W (out,in) */
+static void
+linear_fwd(float *y, const float *x, const float *W, int N, int in, int out,
+           float beta)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, in, 1.0f, x,
+                in, W, in, beta, y, out);
+}
+
+/* dx (N,in) = dy W + beta_dx dx; dW (out,in) += dy^T x */
+static void
+linear_bwd(float *dx, float *dW, const float *dy, const float *x,
+           const float *W, int N, int in, int out, float beta_dx)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, in, out, 1.0f, dy,
+                out, W, in, beta_dx, dx, in);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, N, 1.0f, dy,
+                out, x, in, 1.0f, dW, in);
+}
+
+/* y = x * r * w with r = 1/sqrt(mean(x^2) + eps), per row of (N,C) */
+static void
+rmsnorm_fwd(float *y, float *r, const float *x, const float *w, int N, int C,
+            float eps)
+{
+    int n;
+
+#pragma omp parallel for schedule(static)
+    for (n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * C;
+        float *yr = y + (size_t)n * C;
+        double ss = 0;
+        float rn;
+        int c;
+
+        for (c = 0; c < C; c++)
+            ss += (double)xr[c] * xr[c];
+        rn = (float)(1.0 / sqrt(ss / C + eps));
+        r[n] = rn;
+        for (c = 0; c < C; c++)
+            yr[c] = xr[c] * rn * w[c];
+    }
+}
+
+/* dx += r (dy w - xhat mean(dy w xhat)), dw += sum_n dy xhat,
+ * xhat = x r */
+static void
+rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x,
+            const float *r, const float *w, int N, int C)
+{
+    int n, c;
+
+#pragma omp parallel for schedule(static)
+    for (n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * C, *dyr = dy + (size_t)n * C;
+        float *dxr = dx + (size_t)n * C;
+        float rn = r[n];
+        double dot = 0;
+        float mean;
+        int k;
+
+        for (k = 0; k < C; k++)
+            dot += (double)dyr[k] * w[k] * xr[k] * rn;
+        mean = (float)(dot / C);
+        for (k = 0; k < C; k++)
+            dxr[k] += rn * (dyr[k] * w[k] - xr[k] * rn * mean);
+    }
+#pragma omp parallel for schedule(static)
+    for (c = 0; c < C; c++) {
+        double s = 0;
+        int k;
+
+        for (k = 0; k < N; k++)
+            s += (double)dy[(size_t)k * C + c] * x[(size_t)k * C + c] * r[k];
+        dw[c] += (float)s;
+    }
+}
+
+/* Rotate each head's halves (i, i + hd/2) of x (N,C) by the angle of the
+ * token's position t = n % T; dir -1 applies the inverse (the backward). */
+static void
+rope(const struct model *m, float *x, int N, int T, int dir)
+{
+    int C = m->cfg.dim, NH = m->cfg.heads, hd = C / NH, half = hd / 2, n;
+
+#pragma omp parallel for schedule(static)
+    for (n = 0; n < N; n++) {
+        const float *cs = m->rope_cos + (size_t)(n % T) * half;
+        const float *sn = m->rope_sin + (size_t)(n % T) * half;
+        int h, i;
+
+        for (h = 0; h < NH; h++) {
+            float *a = x + (size_t)n * C + (size_t)h * hd, *b = a + half;
+
+            for (i = 0; i < half; i++) {
+                float x1 = a[i], x2 = b[i], s = dir * sn[i];
+
+                a[i] = x1 * cs[i] - x2 * s;
+                b[i] = x2 * cs[i] + x1 * s;
+            }
+        }
+    }
+}
+
+/* Causal softmax attention for every (b,h): att = softmax(q k^T / sqrt(hd))
+ * with keys j <= i, ay = att v. */
+static void
+attention_fwd(const struct model *m, struct model_layer_acts *a, int B, int T)
+{
+    int C = m->cfg.dim, NH = m->cfg.heads, hd = C / NH, b, h, r;
+    float scale = 1.0f / sqrtf((float)hd);
+    int rows = B * NH * T;
+
+    for (b = 0; b < B; b++)
+        for (h = 0; h < NH; h++) {
+            size_t off = (size_t)b * T * C + (size_t)h * hd;
+
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd,
+                        scale, a->q + off, C, a->k + off, C, 0.0f,
+                        a->att + ((size_t)b * NH + h) * T * T, T);
+        }
+#pragma omp parallel for schedule(static)
+    for (r = 0; r < rows; r++) {
+        float *p = a->att + (size_t)r * T, mx = p[0];
+        int i = r % T, j;
+        double sum = 0;
+
+        for (j = 1; j <= i; j++)
+            mx = p[j] > mx ? p[j] : mx;
+        for (j = 0; j <= i; j++) {
+            p[j] = expf(p[j] - mx);
+            sum += p[j];
+        }
+        for (j = 0; j <= i; j++)
+            p[j] = (float)(p[j] / sum);
+        for (; j < T; j++)
+            p[j] = 0.0f;
+    }
+    for (b = 0; b < B; b++)
+        for (h = 0; h < NH; h++) {
+            size_t off = (size_t)b * T * C + (size_t)h * hd;
+
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T,
+                        1.0f, a->att + ((size_t)b * NH + h) * T * T, T,
+                        a->v + off, C, 0.0f, a->ay + off, C);
+        }
+}
+
+/* From day (N,C) to dq, dk, dv (N,C) (rotated q, k); datt (B,NH,T,T) is
+ * scratch. */
+static void
+attention_bwd(const struct model *m, const struct model_layer_acts *a,
+              const float *day, float *dq, float *dk, float *dv, float *datt,
+              int B, int T)
+{
+    int C = m->cfg.dim, NH = m->cfg.heads, hd = C / NH, b, h, r;
+    float scale = 1.0f / sqrtf((float)hd);
+    int rows = B * NH * T;
+
+    for (b = 0; b < B; b++)
+        for (h = 0; h < NH; h++) {
+            size_t off = (size_t)b * T * C + (size_t)h * hd;
+            size_t aoff = ((size_t)b * NH + h) * T * T;
+
+            /* dP = dY V^T, dV = P^T dY */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f,
+                        day + off, C, a->v + off, C, 0.0f, datt + aoff, T);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f,
+                        a->att + aoff, T, day + off, C, 0.0f, dv + off, C);
+        }
+        /* dS = P (dP - rowsum(P dP)), zero above the diagonal */
+#pragma omp parallel for schedule(static)
+    for (r = 0; r < rows; r++) {
+        const float *p = a->att + (size_t)r * T;
+        float *d = datt + (size_t)r * T;
+        int i = r % T, j;
+        double dot = 0;
+        float s;
+
+        for (j = 0; j <= i; j++)
+            dot += (double)p[j] * d[j];
+        s = (float)dot;
+        for (j = 0; j <= i; j++)
+            d[j] = p[j] * (d[j] - s);
+        for (; j < T; j++)
+            d[j] = 0.0f;
+    }
+    for (b = 0; b < B; b++)
+        for (h = 0; h < NH; h++) {
+            size_t off = (size_t)b * T * C + (size_t)h * hd;
+            size_t aoff = ((size_t)b * NH + h) * T * T;
+
+            /* dQ = scale dS K, dK = scale dS^T Q */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T,
+                        scale, datt + aoff, T, a->k + off, C, 0.0f, dq + off,
+                        C);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T,
+                        scale, datt + aoff, T, a->q + off, C, 0.0f, dk + off,
+                        C);
+        }
+}
+
+/* ---- forward --------------------------------------------------------- */
+
+int
+model_forward(struct model *m, const int32_t *tokens, const int32_t *targets,
+              int B, int T, float *loss, struct nh_error *err)
+{
+    const struct model_config *c = &m->cfg;
+    int C = c->dim, F = c->ffn_dim, V = c->vocab, L = c->layers;
+    int N, n, l, rc;
+    const float *embed = P(m, 0);
+    const float *head = c->tied ? embed : P(m, m->ntensors - 1);
+    double sum = 0;
+
+    if (B < 1 || T < 1 || T > c->seq || (double)B * T > 1e8)
+        return nh_errorf(err, NH_EINVAL,
+                         "batch %dx%d: need B >= 1 and 1 <= T <= %d", B, T,
+                         c->seq);
+    N = B * T;
+    for (n = 0; n < N; n++)
+        if (tokens[n] < 0 || tokens[n] >= V || targets[n] < 0 ||
+            targets[n] >= V)
+            return nh_errorf(
+                err, NH_EINVAL,
+                "token %d at position %d is outside the "
+                "vocabulary (%d)",
+                tokens[n] < 0 || tokens[n] >= V ? tokens[n] : targets[n], n, V);
+    m->have_forward = false;
+    if ((rc = ensure_acts(m, B, T, err)))
+        return rc;
+    memcpy(m->tokens, tokens, (size_t)N * sizeof *tokens);
+    memcpy(m->targets, targets, (size_t)N * sizeof *targets);
+
+#pragma omp parallel for schedule(static)
+    for (n = 0; n < N; n++)
+        memcpy(m->res[0] + (size_t)n * C, embed + (size_t)tokens[n] * C,
+               (size_t)C * sizeof(float));
+
+    for (l = 0; l < L; l++) {
+        struct model_layer_acts *a = &m->layer[l];
+        const float *x = m->res[l];
+        float *out = m->res[l + 1];
+        size_t i, NF = (size_t)N * F;
+
+        rmsnorm_fwd(a->xn1, a->r1, x, P(m, layer_tensor(l, LT_ATTN_NORM)), N, C,
+                    c->norm_eps);
+        linear_fwd(a->q, a->xn1, P(m, layer_tensor(l, LT_WQ)), N, C, C, 0);
+        linear_fwd(a->k, a->xn1, P(m, layer_tensor(l, LT_WK)), N, C, C, 0);
+        linear_fwd(a->v, a->xn1, P(m, layer_tensor(l, LT_WV)), N, C, C, 0);
+        rope(m, a->q, N, T, 1);
+        rope(m, a->k, N, T, 1);
+        attention_fwd(m, a, B, T);
+        memcpy(a->mid, x, (size_t)N * C * sizeof(float));
+        linear_fwd(a->mid, a->ay, P(m, layer_tensor(l, LT_WO)), N, C, C, 1);
+
+        rmsnorm_fwd(a->xn2, a->r2, a->mid, P(m, layer_tensor(l, LT_FFN_NORM)),
+                    N, C, c->norm_eps);
+        linear_fwd(a->h1, a->xn2, P(m, layer_tensor(l, LT_W1)), N, C, F, 0);
+        linear_fwd(a->h3, a->xn2, P(m, layer_tensor(l, LT_W3)), N, C, F, 0);
+#pragma omp parallel for schedule(static)
+        for (i = 0; i < NF; i++) {
+            float h = a->h1[i];
+
+            a->g[i] = h / (1.0f + expf(-h)) * a->h3[i];
+        }
+        memcpy(out, a->mid, (size_t)N * C * sizeof(float));
+        linear_fwd(out, a->g, P(m, layer_tensor(l, LT_W2)), N, F, C, 1);
+    }
+
+    rmsnorm_fwd(m->xnf, m->rf, m->res[L], P(m, layer_tensor(L, 0)), N, C,
+                c->norm_eps);
+    linear_fwd(m->probs, m->xnf, head, N, C, V, 0);
+
+    /* cross-entropy: loss_n = logsumexp(logits) - logits[target] */
+#pragma omp parallel for schedule(static)
+    for (n = 0; n < N; n++) {
+        float *p = m->probs + (size_t)n * V, mx = p[0];
+        float lt = p[targets[n]];
+        double s = 0;
+        int j;
+
+        for (j = 1; j < V; j++)
+            mx = p[j] > mx ? p[j] : mx;
+        for (j = 0; j < V; j++) {
+            p[j] = expf(p[j] - mx);
+            s += p[j];
+        }
+        m->losses[n] = (float)((double)mx + log(s) - lt);
+        for (j = 0; j < V; j++)
+            p[j] = (float)(p[j] / s);
+    }
+    for (n = 0; n < N; n++)
+        sum += m->losses[n];
+    m->loss = (float)(sum / N);
+    m->have_forward = true;
+    *loss = m->loss;
+    return 0;
+}
+
+/* ---- backward -------------------------------------------------------- */
+
+int
+model_backward(struct model *m, struct nh_error *err)
+{
+    const struct model_config *c = &m->cfg;
+    int C = c->dim, F = c->ffn_dim, V = c->vocab, L = c->layers;
+    int B = m->B, T = m->T, N = B * T, n, l;
+    size_t NC = (size_t)N * C, NF = (size_t)N * F;
+    float *dres, *dxn, *dq, *dk, *dv, *day, *dh1, *dg, *datt, *p;
+    int head_i = c->tied ? 0 : m->ntensors - 1;
+    float invN = 1.0f / (float)N;
+
+    if (!m->have_forward)
+        return nh_errorf(err, NH_ECONFLICT,
+                         "backward without a forward to go back through");
+    m->have_forward = false;
+    p = m->scratch;
+    dres = p, p += NC;
+    dxn = p, p += NC;
+    dq = p, p += NC;
+    dk = p, p += NC;
+    dv = p, p += NC;
+    day = p, p += NC;
+    dh1 = p, p += NF;
+    dg = p, p += NF;
+    datt = p;
+
+    /* dlogits = (softmax - onehot) / N, in place of the probabilities */
+#pragma omp parallel for schedule(static)
+    for (n = 0; n < N; n++) {
+        float *d = m->probs + (size_t)n * V;
+        int j;
+
+        for (j = 0; j < V; j++)
+            d[j] *= invN;
+        d[m->targets[n]] -= invN;
+    }
+    linear_bwd(dxn, G(m, head_i), m->probs, m->xnf, P(m, head_i), N, C, V, 0);
+    memset(dres, 0, NC * sizeof(float));
+    rmsnorm_bwd(dres, G(m, layer_tensor(L, 0)), dxn, m->res[L], m->rf,
+                P(m, layer_tensor(L, 0)), N, C);
+
+    for (l = L - 1; l >= 0; l--) {
+        struct model_layer_acts *a = &m->layer[l];
+        size_t i;
+
+        /* out = mid + g W2^T; dres carries d(out) into d(mid) */
+        linear_bwd(dg, G(m, layer_tensor(l, LT_W2)), dres, a->g,
+                   P(m, layer_tensor(l, LT_W2)), N, F, C, 0);
+#pragma omp parallel for schedule(static)
+        for (i = 0; i < NF; i++) {
+            float h = a->h1[i], s = 1.0f / (1.0f + expf(-h)), d = dg[i];
+
+            dh1[i] = d * a->h3[i] * s * (1.0f + h * (1.0f - s));
+            dg[i] = d * h * s; /* now d(h3) */
+        }
+        linear_bwd(dxn, G(m, layer_tensor(l, LT_W1)), dh1, a->xn2,
+                   P(m, layer_tensor(l, LT_W1)), N, C, F, 0);
+        linear_bwd(dxn, G(m, layer_tensor(l, LT_W3)), dg, a->xn2,
+                   P(m, layer_tensor(l, LT_W3)), N, C, F, 1);
+        rmsnorm_bwd(dres, G(m, layer_tensor(l, LT_FFN_NORM)), dxn, a->mid,
+                    a->r2, P(m, layer_tensor(l, LT_FFN_NORM)), N, C);
+
+        /* mid = x + ay Wo^T */
+        linear_bwd(day, G(m, layer_tensor(l, LT_WO)), dres, a->ay,
+                   P(m, layer_tensor(l, LT_WO)), N, C, C, 0);
+        attention_bwd(m, a, day, dq, dk, dv, datt, B, T);
+        rope(m, dq, N, T, -1);
+        rope(m, dk, N, T, -1);
+        linear_bwd(dxn, G(m, layer_tensor(l, LT_WQ)), dq, a->xn1,
+                   P(m, layer_tensor(l, LT_WQ)), N, C, C, 0);
+        linear_bwd(dxn, G(m, layer_tensor(l, LT_WK)), dk, a->xn1,
+                   P(m, layer_tensor(l, LT_WK)), N, C, C, 1);
+        linear_bwd(dxn, G(m, layer_tensor(l, LT_WV)), dv, a->xn1,
+                   P(m, layer_tensor(l, LT_WV)), N, C, C, 1);
+        rmsnorm_bwd(dres, G(m, layer_tensor(l, LT_ATTN_NORM)), dxn, m->res[l],
+                    a->r1, P(m, layer_tensor(l, LT_ATTN_NORM)), N, C);
+    }
+
+    /* embedding rows, in token order (a row may repeat) */
+    for (n = 0; n < N; n++) {
+        float *dE = G(m, 0) + (size_t)m->tokens[n] * C;
+        const float *d = dres + (size_t)n * C;
+        int j;
+
+        for (j = 0; j < C; j++)
+            dE[j] += d[j];
+    }
+    return 0;
+}

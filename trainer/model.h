@@ -1,0 +1,152 @@
+/* model.h - a LLaMA-style decoder-only transformer, forward and backward
+ *
+ * The model nh-train trains: token embedding, L blocks of
+ *   x = x + Wo attn(rope(Wq rms(x)), rope(Wk rms(x)), Wv rms(x))
+ *   x = x + W2 (silu(W1 rms(x)) * W3 rms(x))
+ * then a final RMSNorm and the output head (the embedding when tied), with
+ * mean cross-entropy against the targets. fp32; matrix products through
+ * OpenBLAS cblas_sgemm, element-wise loops with OpenMP. docs/TRAINER.md
+ * ("Model", "Gradients and parity") gives the formulas and conventions.
+ *
+ * Memory: one flat parameter block (model.params) and a gradient block of
+ * the same shape (model.grads), both named by model.tensors; activations
+ * live in one block sized for the largest (B,T) seen so far. Every matrix
+ * is stored as PyTorch's nn.Linear keeps it: (out, in), row-major, so
+ * y = x W^T. model_free releases everything model_init allocated.
+ *
+ * Use:
+ *   model_init(&m, &cfg, seed, &err);
+ *   model_zero_grad(&m);
+ *   model_forward(&m, tokens, targets, B, T, &loss, &err);
+ *   model_backward(&m, &err);        (adds into m.grads)
+ */
+#ifndef NH_MODEL_H
+#define NH_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* Limits model_config_check enforces (they bound allocations). */
+#define MODEL_MAX_VOCAB (1 << 22)
+#define MODEL_MAX_DIM 65536
+#define MODEL_MAX_LAYERS 1024
+#define MODEL_MAX_SEQ 65536
+
+struct model_config {
+    int vocab;        /* V: token ids are 0..V-1 */
+    int dim;          /* C: model width, a multiple of heads */
+    int layers;       /* L */
+    int heads;        /* NH: head dim hd = C / NH, even (rotary pairs) */
+    int ffn_dim;      /* F: SwiGLU hidden width */
+    int seq;          /* the longest T forward accepts */
+    bool tied;        /* output head shares the embedding */
+    float norm_eps;   /* RMSNorm epsilon */
+    float rope_theta; /* rotary base, 10000 in LLaMA */
+};
+
+/* Parse a model config from JSON text (a flat object with exactly the
+ * fields of struct model_config; "tied", "norm_eps" and "rope_theta" may be
+ * left out: true, 1e-5, 10000). Unknown keys, wrong types and bad values
+ * are errors: model config: 'heads' must divide 'dim' (64 % 5 != 0). */
+int model_config_parse(const char *json, struct model_config *cfg,
+                       struct nh_error *err);
+/* The same, reading the file at path. */
+int model_config_load(const char *path, struct model_config *cfg,
+                      struct nh_error *err);
+/* Check ranges and relations; model_init calls it. */
+int model_config_check(const struct model_config *cfg, struct nh_error *err);
+
+/* One named tensor of the parameter block: rows x cols floats at off
+ * (cols == 1 for the 1-D norm weights). */
+struct model_tensor {
+    char name[32]; /* "embed", "layers.3.wq", "norm", "head" */
+    size_t off;
+    int rows, cols;
+    int ndim; /* 1 for norm weights, 2 for matrices (those decay) */
+};
+
+/* The activations of one layer, views into model.acts; shapes with
+ * N = B*T tokens. */
+struct model_layer_acts {
+    float *r1;  /* (N) 1/rms of the layer input */
+    float *xn1; /* (N,C) attention norm output */
+    float *q;   /* (N,C) queries after rotary */
+    float *k;   /* (N,C) keys after rotary */
+    float *v;   /* (N,C) values */
+    float *att; /* (B,NH,T,T) softmax probabilities, 0 above diagonal */
+    float *ay;  /* (N,C) attention output, before Wo */
+    float *mid; /* (N,C) residual after attention */
+    float *r2;  /* (N) 1/rms of mid */
+    float *xn2; /* (N,C) ffn norm output */
+    float *h1;  /* (N,F) W1 xn2 (gate, pre-activation) */
+    float *h3;  /* (N,F) W3 xn2 (up) */
+    float *g;   /* (N,F) silu(h1) * h3, the input of W2 */
+};
+
+struct model {
+    struct model_config cfg;
+    size_t nparams;
+    float *params; /* nparams floats, laid out as tensors[] */
+    float *grads;  /* same layout */
+    struct model_tensor *tensors;
+    int ntensors;
+    float *rope_cos, *rope_sin; /* (seq, hd/2) */
+
+    /* activations of the last forward, for N = B*T tokens */
+    int B, T;
+    size_t cap_tokens; /* tokens the activation block holds */
+    float *acts;       /* one block, carved below */
+    size_t nacts;      /* floats in acts */
+    float **res;       /* L+1 residual streams (N,C); res[0] = embedding */
+    struct model_layer_acts *layer;
+    float *rf;                 /* (N) 1/rms of res[L] */
+    float *xnf;                /* (N,C) final norm output */
+    float *probs;              /* (N,V) softmax of the logits */
+    float *losses;             /* (N) per-token cross-entropy */
+    int32_t *tokens, *targets; /* copies, (N) */
+    float loss;                /* mean of losses */
+    bool have_forward;         /* backward needs a fresh forward */
+
+    /* backward scratch, sized with acts */
+    float *scratch;
+    size_t nscratch;
+};
+
+/* Allocate and initialise a model from cfg with a deterministic seed:
+ * every matrix ~ normal(0, 0.02), except the residual outputs wo and w2
+ * ~ normal(0, 0.02 / sqrt(2 L)); norm weights 1. Gradients zero. */
+int model_init(struct model *m, const struct model_config *cfg, uint64_t seed,
+               struct nh_error *err);
+void model_free(struct model *m);
+
+/* The tensor named name, or NULL. */
+const struct model_tensor *model_tensor_find(const struct model *m,
+                                             const char *name);
+
+/* Forward on tokens and targets (B*T each, row b at b*T), T <= cfg.seq.
+ * Stores *loss (mean cross-entropy) and keeps the activations for
+ * model_backward; m->losses has the per-token losses. */
+int model_forward(struct model *m, const int32_t *tokens,
+                  const int32_t *targets, int B, int T, float *loss,
+                  struct nh_error *err);
+
+/* Gradients of the last forward's mean loss, added into m->grads (so
+ * micro-batches accumulate; call model_zero_grad first). Uses up the
+ * forward: a second backward needs another forward. */
+int model_backward(struct model *m, struct nh_error *err);
+
+void model_zero_grad(struct model *m);
+
+/* Floats of activations (kept from forward to backward) per token, and of
+ * backward scratch per token, for a config and sequence length. */
+size_t model_act_floats_per_token(const struct model_config *cfg, int T);
+size_t model_scratch_floats_per_token(const struct model_config *cfg, int T);
+
+/* Forward FLOPs per token of the matrix products (2 per multiply-add),
+ * attention included; a training step is about 3x that. */
+double model_flops_per_token(const struct model_config *cfg, int T);
+
+#endif
