@@ -27,7 +27,7 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 LWS_LIBS   = $(shell pkg-config --libs libwebsockets)
 CURSES_LIBS = $(shell pkg-config --libs ncursesw)
 MPI_LIBS   = $(shell pkg-config --libs ompi-c)
-CPPFLAGS = -D_GNU_SOURCE -Icommon -Ipipeline -Iserver -Itests \
+CPPFLAGS = -D_GNU_SOURCE -Icommon -Ipipeline -Iserver -Itrainer -Itests \
            -include common/banned.h
 OPT_CFLAGS = -O2 -g -pthread
 SAN_CFLAGS = -O1 -g -pthread -fsanitize=address,undefined \
@@ -41,7 +41,9 @@ PIPE_SRC   = $(filter-out pipeline/main.c pipeline/mpi.c,\
 SERVER_SRC = $(filter-out server/nhd.c,$(wildcard server/*.c))
 UNIT_SRC   = $(wildcard tests/unit/test-*.c)
 TUI_SRC    = $(wildcard tui/*.c)
-HEADERS    = $(wildcard common/*.h pipeline/*.h server/*.h tui/*.h tests/*.h)
+TRAIN_SRC  = $(filter-out trainer/main.c,$(wildcard trainer/*.c))
+HEADERS    = $(wildcard common/*.h pipeline/*.h server/*.h tui/*.h \
+               trainer/*.h tests/*.h)
 FUZZ_SECONDS = 60
 KEEP      ?=
 
@@ -49,7 +51,8 @@ DEPS_STAMP = $(B)/.deps-stamp
 
 .SECONDARY:
 .PHONY: all test unit cli demo bench fuzz deps format-check clean
-all: $(B)/nh-clean $(B)/nhd $(B)/nh $(B)/nh-load $(B)/nh-review-load
+all: $(B)/nh-clean $(B)/nhd $(B)/nh $(B)/nh-load $(B)/nh-review-load \
+     $(B)/nh-train
 
 $(DEPS_STAMP): scripts/deps
 	@scripts/deps
@@ -76,6 +79,15 @@ $(1)/libnhpipe.a: $(PIPE_SRC:%.c=$(1)/obj/%.o)
 $(1)/libnhserver.a: $(SERVER_SRC:%.c=$(1)/obj/%.o)
 	@rm -f $$@
 	$$(Q)ar rcs $$@ $$^
+
+$(1)/libnhtrain.a: $(TRAIN_SRC:%.c=$(1)/obj/%.o)
+	@rm -f $$@
+	$$(Q)ar rcs $$@ $$^
+
+$(1)/nh-train: $(1)/obj/trainer/main.o $(1)/libnhtrain.a $(1)/libnhpipe.a \
+               $(1)/libnhcommon.a
+	@echo "  LINK    $$@"
+	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(LDLIBS)
 
 $(1)/nh-clean: $(1)/obj/pipeline/main.o $(1)/obj/pipeline/mpi.o \
               $(1)/libnhpipe.a $(1)/libnhcommon.a
@@ -104,8 +116,8 @@ $(1)/nh-review-load: $(1)/obj/bench/nh-review-load.o $(1)/obj/tui/client.o \
 	@echo "  LINK    $$@"
 	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(LWS_LIBS) $$(LDLIBS)
 
-$(1)/tests/%: $(1)/obj/tests/unit/%.o $(1)/libnhserver.a $(1)/libnhpipe.a \
-              $(1)/libnhcommon.a
+$(1)/tests/%: $(1)/obj/tests/unit/%.o $(1)/libnhtrain.a $(1)/libnhserver.a \
+              $(1)/libnhpipe.a $(1)/libnhcommon.a
 	@mkdir -p $$(dir $$@)
 	@echo "  LINK    $$@"
 	$$(Q)$$(CC) $(2) $(3) -o $$@ $$(filter %.o,$$^) $$(filter %.a,$$^) \
@@ -140,7 +152,7 @@ $(B)/fuzz/fuzz-message: fuzz/fuzz-message.c $(FUZZ_OBJ) $(HEADERS)
 
 test: $(UNIT_BINS) $(B)/nh-clean $(B)/san/nh-clean $(B)/nhd $(B)/san/nhd \
       $(B)/nh $(B)/san/nh $(B)/nh-load $(B)/san/nh-load \
-      $(B)/fuzz/fuzz-message
+      $(B)/nh-train $(B)/san/nh-train $(B)/fuzz/fuzz-message
 	@NH_BIN=$(abspath $(B)/san) NH_FUZZ=$(abspath $(B)/fuzz) \
 	    tests/run $(UNIT_BINS)
 
@@ -152,7 +164,7 @@ fuzz: $(B)/fuzz/fuzz-message
 demo: $(B)/nh-clean $(B)/nhd $(B)/nh
 	@NH_BIN=$(abspath $(B)) KEEP=$(KEEP) scripts/demo
 
-bench: $(B)/nh-clean $(B)/nhd $(B)/nh-load $(B)/nh-review-load \
+bench: $(B)/nh-clean $(B)/nhd $(B)/nh-load $(B)/nh-review-load $(B)/nh-train \
        $(B)/tests/test-stage-dedup-minhash
 	@NH_BIN=$(abspath $(B)) scripts/bench
 	@NH_BIN=$(abspath $(B)) scripts/bench-server
@@ -160,10 +172,11 @@ bench: $(B)/nh-clean $(B)/nhd $(B)/nh-load $(B)/nh-review-load \
 	@NH_BIN=$(abspath $(B)) scripts/bench-minhash
 	@NH_BIN=$(abspath $(B)) scripts/bench-classifier
 	@NH_BIN=$(abspath $(B)) scripts/bench-lm
+	@NH_BIN=$(abspath $(B)) scripts/bench-tokenizer
 
 format-check:
 	clang-format --dry-run --Werror common/*.[ch] pipeline/*.[ch] \
-	    server/*.[ch] tui/*.[ch] tests/*.h tests/unit/*.c bench/*.c fuzz/*.c
+	    server/*.[ch] tui/*.[ch] trainer/*.[ch] tests/*.h tests/unit/*.c bench/*.c fuzz/*.c
 
 clean:
 	rm -rf $(B)
