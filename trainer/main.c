@@ -621,8 +621,8 @@ write_manifest(const char *dir, const char *tokpath, const struct bpe *b,
 
     nh_h128_hex(bpe_hash(b), hex);
     rc |= strbuf_addf(&sb,
-                      "{\n  \"format\": \"naohai.tokens\",\n"
-                      "  \"version\": %d,\n  \"tokenizer\": {\"path\": ",
+                      "{\n  \"format\": \"naohai-tokens-%d\",\n"
+                      "  \"tokenizer\": {\"path\": ",
                       TOKSHARD_VERSION);
     rc |= strbuf_add_json_str(&sb, tokpath, strlen(tokpath));
     rc |= strbuf_addf(&sb,
