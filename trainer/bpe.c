@@ -97,11 +97,12 @@ bpe_pretok_next(const char *s, size_t len)
     if (c == PC_BAD)
         return 1;
     i = n;
-    if (c == PC_SPACE) {
-        /* one ' ' before a letter belongs to the letter run */
-        if (cp == ' ' && i < len &&
-            peek(s + i, len - i, &n2, &cp2) == PC_LETTER)
-            c = PC_LETTER, count = 0;
+    if (c == PC_SPACE && cp == ' ' && i < len) {
+        /* one ' ' before a word, a number or a symbol belongs to it */
+        c2 = peek(s + i, len - i, &n2, &cp2);
+        if (c2 != PC_SPACE && c2 != PC_BAD) {
+            c = c2, count = 1, i += n2;
+        }
     }
     switch (c) {
     case PC_CJK:
@@ -118,9 +119,11 @@ bpe_pretok_next(const char *s, size_t len)
         c2 = peek(s + i, len - i, &n2, &cp2);
         if (c2 != c)
             break;
-        if (c == PC_SPACE && cp2 == ' ' && i + n2 < len &&
-            peek(s + i + n2, len - i - n2, &n, &cp) == PC_LETTER)
-            break; /* leave that space to the word after it */
+        if (c == PC_SPACE && cp2 == ' ' && i + n2 < len) {
+            c2 = peek(s + i + n2, len - i - n2, &n, &cp);
+            if (c2 != PC_SPACE && c2 != PC_BAD)
+                break; /* leave that space to what follows it */
+        }
         i += n2;
         count++;
     }
@@ -973,7 +976,7 @@ bpe_serialize(const struct bpe *b, struct strbuf *out)
 
     rc |= strbuf_addf(out, "%s %d\nvocab %u\nspecials %u\nmerges %u\n",
                       BPE_MAGIC, BPE_VERSION, b->vocab, b->nsp, b->nmerges);
-    rc |= strbuf_addf(out, "pretok cjk%d-run%d-digit%d\n", BPE_CJK_RUN_MAX,
+    rc |= strbuf_addf(out, "pretok cjk%d-run%d-digit%d-sp\n", BPE_CJK_RUN_MAX,
                       BPE_RUN_MAX, BPE_DIGIT_RUN_MAX);
     for (i = 0; i < b->nsp; i++)
         rc |= strbuf_addf(out, "special %u %s\n", 256 + i, b->specials[i]);
@@ -1092,8 +1095,8 @@ bpe_parse(struct bpe **out, const char *data, size_t len, struct nh_error *err)
     if (b->nsp < 1 || b->nsp > BPE_MAX_SPECIALS || b->vocab > BPE_MAX_VOCAB ||
         (uint64_t)b->vocab != 256ull + b->nsp + b->nmerges)
         goto corrupt;
-    snprintf(want, sizeof(want), "pretok cjk%d-run%d-digit%d", BPE_CJK_RUN_MAX,
-             BPE_RUN_MAX, BPE_DIGIT_RUN_MAX);
+    snprintf(want, sizeof(want), "pretok cjk%d-run%d-digit%d-sp",
+             BPE_CJK_RUN_MAX, BPE_RUN_MAX, BPE_DIGIT_RUN_MAX);
     if (!next_line(&p, body_end, line, sizeof(line)) || strcmp(line, want)) {
         bpe_free(b);
         return nh_errorf(err, NH_ECORRUPT,

@@ -117,6 +117,8 @@ TEST(pretok_rules)
     CHECK_STR(strbuf_str(&sb), "a| | b|\n\n|c");
     pieces("日本語のテキスト한국어", &sb);
     CHECK_STR(strbuf_str(&sb), "日本語のテキスト한국어");
+    pieces("中文 English 中文 123 ！ \xff", &sb);
+    CHECK_STR(strbuf_str(&sb), "中文| English| 中文| 123| ！| |\xff");
     pieces("café über", &sb);
     CHECK_STR(strbuf_str(&sb), "café| über");
     pieces("x\xff\xfe中", &sb);
@@ -307,8 +309,9 @@ TEST(file_save_load_corrupt)
     struct bpe_ids i1 = BPE_IDS_INIT, i2 = BPE_IDS_INIT;
     struct nh_error err;
     char path[128];
-    const char *head = "nh-bpe 1\nvocab 258\nspecials 1\nmerges 1\n"
-                       "pretok cjk32-run64-digit3\nspecial 256 <|endoftext|>\n";
+    const char *head =
+        "nh-bpe 1\nvocab 258\nspecials 1\nmerges 1\n"
+        "pretok cjk32-run64-digit3-sp\nspecial 256 <|endoftext|>\n";
     char body[512];
     FILE *f;
 
