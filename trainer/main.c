@@ -3,8 +3,9 @@
  * One binary for the trainer's commands, dispatched through commands[]
  * (to add one: a cmd_x function, a line in the table, a line in the
  * usage text, a test). Today: the tokenizer (train, encode, decode,
- * info) and `tokenize`, which turns JSONL shards into token shards for
- * training. Exit status: 0 success, 1 failure, 2 bad usage.
+ * info), `tokenize`, which turns JSONL shards into token shards for
+ * training, and `tokens`, which checks and reads them. Exit status: 0 success,
+ * 1 failure, 2 bad usage.
  */
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -36,6 +37,8 @@ static const char usage_text[] =
     "       nh-train tokenizer decode TOK [FILE]\n"
     "       nh-train tokenizer info TOK\n"
     "       nh-train tokenize --tokenizer TOK --output DIR [-q] INPUT...\n"
+    "       nh-train tokens check DIR\n"
+    "       nh-train tokens read DIR START COUNT\n"
     "\n"
     "The trainer of naohai. The tokenizer is a byte-level BPE: any bytes\n"
     "encode and decode back exactly; Chinese needs no spaces.\n"
@@ -54,6 +57,9 @@ static const char usage_text[] =
     "tokenize          one token shard per JSONL INPUT (files or\n"
     "                  directories of .jsonl[.gz|.zst]) in DIR, plus\n"
     "                  DIR/manifest.json\n"
+    "tokens check      the manifest against every shard (headers, counts,\n"
+    "                  checksums); prints the totals\n"
+    "tokens read       COUNT tokens from START, across shards, as ids\n"
     "\n"
     "See docs/TRAINER.md.\n";
 
@@ -794,6 +800,61 @@ out:
 }
 
 /* ---------------------------------------------------------------- */
+/* tokens: reading a tokenized directory                             */
+
+static int
+cmd_tokens(int argc, char **argv)
+{
+    struct tokdir *d = NULL;
+    struct nh_error err = {0};
+    uint32_t *buf = NULL;
+    unsigned long long start, n;
+    char *end;
+    size_t i;
+    int rc = 1;
+
+    if (argc == 3 && !strcmp(argv[1], "check")) {
+        if (tokdir_open(&d, argv[2], 1, &err) < 0) {
+            fprintf(stderr, "nh-train: %s\n", err.msg);
+            return 1;
+        }
+        printf("shards %zu\ndocuments %llu\ntokens %llu\nvocab %u\n",
+               tokdir_nshards(d), (unsigned long long)tokdir_documents(d),
+               (unsigned long long)tokdir_tokens(d), tokdir_vocab(d));
+        tokdir_close(d);
+        return 0;
+    }
+    if (argc != 5 || strcmp(argv[1], "read"))
+        return usage(2);
+    errno = 0;
+    start = strtoull(argv[3], &end, 10);
+    if (errno || *end || !*argv[3])
+        return usage(2);
+    n = strtoull(argv[4], &end, 10);
+    if (errno || *end || !*argv[4] || n > ((size_t)1 << 28))
+        return usage(2);
+    if (tokdir_open(&d, argv[2], 0, &err) < 0) {
+        fprintf(stderr, "nh-train: %s\n", err.msg);
+        return 1;
+    }
+    buf = malloc((n ? n : 1) * sizeof(*buf));
+    if (!buf)
+        nh_die(1, "out of memory");
+    if (tokdir_read(d, start, (size_t)n, buf) < 0) {
+        fprintf(stderr, "nh-train: tokens %llu..%llu past the end (%llu)\n",
+                start, start + n, (unsigned long long)tokdir_tokens(d));
+        goto out;
+    }
+    for (i = 0; i < n; i++)
+        printf("%u%c", buf[i], i + 1 < n ? ' ' : '\n');
+    rc = 0;
+out:
+    free(buf);
+    tokdir_close(d);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- */
 
 struct command {
     const char *name;
@@ -803,6 +864,7 @@ struct command {
 static const struct command commands[] = {
     {"tokenizer", cmd_tokenizer},
     {"tokenize", cmd_tokenize},
+    {"tokens", cmd_tokens},
 };
 
 int

@@ -4,10 +4,13 @@
  * hashing them (XXH3-64), then fills in the header, fsyncs and renames.
  * The reader maps the file read-only and checks the header against the
  * file size before handing out tokens, so a truncated or foreign file is
- * refused, never read past its end. tokshard.h has the format.
+ * refused, never read past its end. A tokdir is a tokenized directory:
+ * its manifest checked against the shards, read as one token sequence.
+ * tokshard.h has the format.
  */
 #include "tokshard.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -354,4 +357,208 @@ tokshard_close(struct tokshard *s)
         return;
     munmap(s->map, s->len);
     free(s);
+}
+
+/* ---------------------------------------------------------------- */
+/* A directory of shards                                             */
+
+struct tokdir {
+    struct tokshard **shards;
+    uint64_t *first; /* global index of each shard's first token */
+    size_t n;
+    uint64_t tokens, documents;
+    uint32_t vocab;
+};
+
+void
+tokdir_close(struct tokdir *d)
+{
+    size_t i;
+
+    if (!d)
+        return;
+    for (i = 0; i < d->n; i++)
+        tokshard_close(d->shards[i]);
+    free(d->shards);
+    free(d->first);
+    free(d);
+}
+
+/* A non-negative integer member of o, or -1. */
+static double
+json_count(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 ? v->valuedouble : -1;
+}
+
+static int
+tokdir_check_shard(struct tokdir *d, const char *dir, const cJSON *sh,
+                   uint64_t tok_lo, int verify, struct nh_error *err)
+{
+    const cJSON *file = cJSON_GetObjectItemCaseSensitive(sh, "file");
+    const cJSON *ph = cJSON_GetObjectItemCaseSensitive(sh, "payload_xxh3");
+    struct strbuf path = STRBUF_INIT;
+    struct tokshard *s = NULL;
+    const struct tokshard_info *in;
+    char hex[17];
+    int rc;
+
+    if (!cJSON_IsString(file) || strchr(file->valuestring, '/') ||
+        !cJSON_IsString(ph))
+        return nh_errorf(err, NH_ECORRUPT,
+                         "'%s/manifest.json': bad shard entry %zu", dir, d->n);
+    if (strbuf_addf(&path, "%s/%s", dir, file->valuestring) < 0)
+        return nh_errorf(err, NH_ENOMEM, "out of memory");
+    rc = tokshard_open(&s, path.buf, verify, err);
+    if (rc < 0)
+        goto out;
+    in = tokshard_info(s);
+    snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)in->payload_hash);
+    if ((double)in->tokens != json_count(sh, "tokens") ||
+        (double)in->documents != json_count(sh, "documents") ||
+        strcmp(hex, ph->valuestring) || in->vocab != d->vocab ||
+        in->tokenizer_hash != tok_lo) {
+        rc = nh_errorf(err, NH_ECORRUPT, "'%s' does not match the manifest",
+                       path.buf);
+        goto out;
+    }
+    d->shards[d->n] = s;
+    d->first[d->n] = d->tokens;
+    d->n++;
+    d->tokens += in->tokens;
+    d->documents += in->documents;
+    s = NULL;
+out:
+    tokshard_close(s);
+    strbuf_release(&path);
+    return rc;
+}
+
+int
+tokdir_open(struct tokdir **out, const char *dir, int verify,
+            struct nh_error *err)
+{
+    struct nh_reader *rd = NULL;
+    struct strbuf path = STRBUF_INIT, text = STRBUF_INIT;
+    cJSON *m = NULL;
+    const cJSON *fmt, *tok, *shards, *sh, *hash;
+    struct tokdir *d = NULL;
+    uint64_t tok_lo = 0;
+    size_t ns;
+    int rc;
+
+    if (strbuf_addf(&path, "%s/manifest.json", dir) < 0)
+        return nh_errorf(err, NH_ENOMEM, "out of memory");
+    if ((rc = nh_reader_open(&rd, path.buf, err)) < 0)
+        goto out;
+    rc = nh_reader_all(rd, &text, (size_t)64 << 20, err);
+    nh_reader_close(rd);
+    if (rc < 0)
+        goto out;
+    m = cJSON_ParseWithLength(text.buf ? text.buf : "", text.len);
+    fmt = cJSON_GetObjectItemCaseSensitive(m, "format");
+    tok = cJSON_GetObjectItemCaseSensitive(m, "tokenizer");
+    shards = cJSON_GetObjectItemCaseSensitive(m, "shards");
+    hash = cJSON_GetObjectItemCaseSensitive(tok, "xxh3");
+    if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, "naohai-tokens-1") ||
+        !cJSON_IsArray(shards) || !cJSON_IsString(hash) ||
+        strlen(hash->valuestring) != 32 || json_count(tok, "vocab") < 1 ||
+        json_count(tok, "vocab") > UINT32_MAX) {
+        rc =
+            nh_errorf(err, NH_ECORRUPT, "'%s': not a token manifest", path.buf);
+        goto out;
+    }
+    tok_lo = strtoull(hash->valuestring + 16, NULL, 16);
+    ns = (size_t)cJSON_GetArraySize(shards);
+    d = calloc(1, sizeof(*d));
+    if (!d || !(d->shards = calloc(ns ? ns : 1, sizeof(*d->shards))) ||
+        !(d->first = calloc(ns ? ns : 1, sizeof(*d->first)))) {
+        rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+        goto out;
+    }
+    d->vocab = (uint32_t)json_count(tok, "vocab");
+    cJSON_ArrayForEach(sh, shards)
+    {
+        if ((rc = tokdir_check_shard(d, dir, sh, tok_lo, verify, err)) < 0)
+            goto out;
+    }
+    if ((double)d->tokens != json_count(m, "tokens") ||
+        (double)d->documents != json_count(m, "documents")) {
+        rc = nh_errorf(err, NH_ECORRUPT,
+                       "'%s': totals do not match the "
+                       "shards",
+                       path.buf);
+        goto out;
+    }
+    *out = d;
+    d = NULL;
+    rc = 0;
+out:
+    tokdir_close(d);
+    cJSON_Delete(m);
+    strbuf_release(&path);
+    strbuf_release(&text);
+    return rc;
+}
+
+uint64_t
+tokdir_tokens(const struct tokdir *d)
+{
+    return d->tokens;
+}
+
+uint64_t
+tokdir_documents(const struct tokdir *d)
+{
+    return d->documents;
+}
+
+uint32_t
+tokdir_vocab(const struct tokdir *d)
+{
+    return d->vocab;
+}
+
+size_t
+tokdir_nshards(const struct tokdir *d)
+{
+    return d->n;
+}
+
+const struct tokshard *
+tokdir_shard(const struct tokdir *d, size_t i)
+{
+    return i < d->n ? d->shards[i] : NULL;
+}
+
+int
+tokdir_read(const struct tokdir *d, uint64_t start, size_t n, uint32_t *out)
+{
+    size_t lo = 0, hi = d->n, i;
+    uint64_t take;
+
+    if (start > d->tokens || n > d->tokens - start)
+        return NH_EINVAL;
+    while (hi - lo > 1) { /* last shard whose first token <= start */
+        size_t mid = (lo + hi) / 2;
+
+        if (d->first[mid] <= start)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    for (i = lo; n > 0 && i < d->n; i++) {
+        uint64_t off = start - d->first[i], have = d->shards[i]->info.tokens;
+
+        if (off >= have)
+            continue;
+        take = have - off < n ? have - off : n;
+        tokshard_read(d->shards[i], off, (size_t)take, out);
+        out += take;
+        n -= (size_t)take;
+        start += take;
+    }
+    return 0;
 }

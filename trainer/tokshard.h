@@ -70,4 +70,25 @@ int tokshard_read(const struct tokshard *s, uint64_t start, size_t n,
                   uint32_t *out);
 void tokshard_close(struct tokshard *s);
 
+/* A directory written by `nh-train tokenize`: DIR/manifest.json and its
+ * shards, read as one sequence of tokens (shards in manifest order). Open
+ * checks the manifest (format, counts) against every shard's header and
+ * the shards against each other (vocabulary, width, tokenizer); with
+ * verify, every payload checksum too. NH_EIO, NH_ECORRUPT, NH_ENOMEM;
+ * *out is the caller's (tokdir_close). */
+struct tokdir;
+
+int tokdir_open(struct tokdir **out, const char *dir, int verify,
+                struct nh_error *err);
+uint64_t tokdir_tokens(const struct tokdir *d);
+uint64_t tokdir_documents(const struct tokdir *d);
+uint32_t tokdir_vocab(const struct tokdir *d);
+size_t tokdir_nshards(const struct tokdir *d);
+const struct tokshard *tokdir_shard(const struct tokdir *d, size_t i);
+/* Copy tokens [start, start + n) of the whole sequence (across shard
+ * boundaries) to out; NH_EINVAL past the end. */
+int tokdir_read(const struct tokdir *d, uint64_t start, size_t n,
+                uint32_t *out);
+void tokdir_close(struct tokdir *d);
+
 #endif

@@ -141,6 +141,41 @@ for sh, src in zip(man["shards"], sources):
 assert man["documents"] == tot_docs and man["tokens"] == tot_toks
 PYEOF
 
+# tokens check / read: the directory as one sequence of tokens
+"$T" tokens check out >check || fail "tokens check"
+expect_eq "check tokens" "$(json out/manifest.json 'j["tokens"]')" \
+    "$(sed -n 's/^tokens //p' check)"
+expect_eq "check shards" 3 "$(sed -n 's/^shards //p' check)"
+n0=$(json out/manifest.json 'j["shards"][0]["tokens"]')
+"$T" tokens read out $((n0 - 5)) 10 >across || fail "tokens read"
+"$PY" - out $((n0 - 5)) 10 across <<'PYEOF' || fail "tokens read across shards"
+import json, struct, sys
+out, start, n, got = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+ids = []
+for sh in json.load(open(out + "/manifest.json"))["shards"]:
+    data = open(out + "/" + sh["file"], "rb").read()[64:]
+    ids += struct.unpack("<%dH" % (len(data) // 2), data)
+sys.exit(0 if list(map(int, open(got).read().split())) == ids[start:start + n] else 1)
+PYEOF
+total=$(json out/manifest.json 'j["tokens"]')
+rc=0; "$T" tokens read out $((total - 1)) 2 >/dev/null 2>err || rc=$?
+expect_eq "read past the end" 1 "$rc"
+cp -r out bad1
+printf '\x01' | dd of=bad1/shard-00001.tok bs=1 seek=100 conv=notrunc 2>/dev/null
+rc=0; "$T" tokens check bad1 >/dev/null 2>err || rc=$?
+expect_eq "flipped payload" 1 "$rc"
+grep -q "checksum mismatch" err || fail "payload message: $(cat err)"
+cp -r out bad2
+sed -i 's/"tokens": \([0-9]*\), "payload/"tokens": 1\1, "payload/' bad2/manifest.json
+rc=0; "$T" tokens check bad2 >/dev/null 2>err || rc=$?
+expect_eq "manifest counts" 1 "$rc"
+grep -q "does not match the manifest" err || fail "count message: $(cat err)"
+cp -r out bad3
+rm bad3/shard-00002.tok
+rc=0; "$T" tokens check bad3 >/dev/null 2>err || rc=$?
+expect_eq "missing shard" 1 "$rc"
+grep -q "cannot open '.*shard-00002.tok'" err || fail "missing shard message"
+
 # bad inputs: nothing half-written, a message naming the problem
 rc=0; "$T" tokenizer train --output x poems.txt 2>err || rc=$?
 expect_eq "no --vocab" 2 "$rc"

@@ -2,7 +2,8 @@
  *
  * Write shards of 16- and 32-bit tokens, check the header bytes against
  * the format in tokshard.h, read them back by range, and make sure
- * truncated, foreign and corrupted files are refused.
+ * truncated, foreign and corrupted files are refused; read a directory
+ * of shards (with an empty one) through its manifest as one sequence.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +196,88 @@ TEST(reader_refuses_bad_files)
     CHECK(tokshard_open(&s, "/nonexistent.tok", 0, &err) == NH_EIO);
 }
 
+/* Shards a (3 docs), e (empty) and b (3 docs) and their manifest. */
+static int
+write_dir(const char *dir, long tokens_delta)
+{
+    struct tokshard_info ia, ie, ib;
+    struct tokshard_writer *w = NULL;
+    struct nh_error err;
+    char path[256], man[2048];
+    FILE *f;
+
+    mkdir(dir, 0755);
+    snprintf(path, sizeof(path), "%s/shard-00000.tok", dir);
+    if (write_shard(path, 1000, &ia) < 0)
+        return -1;
+    snprintf(path, sizeof(path), "%s/shard-00001.tok", dir);
+    if (tokshard_writer_open(&w, path, 1000, 256, 0xabcdefULL, &err) < 0 ||
+        tokshard_writer_commit(w, &ie, &err) < 0)
+        return -1;
+    snprintf(path, sizeof(path), "%s/shard-00002.tok", dir);
+    if (write_shard(path, 1000, &ib) < 0)
+        return -1;
+    snprintf(man, sizeof(man),
+             "{\"format\": \"naohai-tokens-1\", \"tokenizer\": {\"path\": "
+             "\"t\", \"xxh3\": \"ffffffffffffffff0000000000abcdef\", "
+             "\"vocab\": 1000, \"eot\": 256}, \"token_width\": 2, "
+             "\"shards\": [{\"file\": \"shard-00000.tok\", \"documents\": 3, "
+             "\"tokens\": %llu, \"payload_xxh3\": \"%016llx\"}, {\"file\": "
+             "\"shard-00001.tok\", \"documents\": 0, \"tokens\": 0, "
+             "\"payload_xxh3\": \"%016llx\"}, {\"file\": \"shard-00002.tok\", "
+             "\"documents\": 3, \"tokens\": %llu, \"payload_xxh3\": "
+             "\"%016llx\"}], \"documents\": 6, \"tokens\": %llu}\n",
+             (unsigned long long)ia.tokens, (unsigned long long)ia.payload_hash,
+             (unsigned long long)ie.payload_hash, (unsigned long long)ib.tokens,
+             (unsigned long long)ib.payload_hash,
+             (unsigned long long)(ia.tokens + ib.tokens + tokens_delta));
+    snprintf(path, sizeof(path), "%s/manifest.json", dir);
+    f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fputs(man, f);
+    fclose(f);
+    return 0;
+}
+
+TEST(directory)
+{
+    struct tokdir *d = NULL;
+    struct nh_error err;
+    uint32_t all[400], got[400];
+    uint64_t n, i, start;
+    const struct tokshard *s0;
+
+    CHECK(write_dir("dir", 0) == 0);
+    CHECK(tokdir_open(&d, "dir", 1, &err) == 0);
+    if (!d)
+        return;
+    CHECK(tokdir_nshards(d) == 3 && tokdir_vocab(d) == 1000);
+    CHECK(tokdir_documents(d) == 6);
+    n = tokdir_tokens(d);
+    CHECK(n == 2 * 153);
+    s0 = tokdir_shard(d, 0);
+    CHECK(tokshard_read(s0, 0, 153, all) == 0);
+    CHECK(tokshard_read(tokdir_shard(d, 2), 0, 153, all + 153) == 0);
+    CHECK(tokdir_shard(d, 3) == NULL);
+    /* every window, across the empty shard too */
+    for (start = 0; start <= n; start += 7)
+        for (i = 0; i <= n - start && i < 40; i += 13) {
+            memset(got, 0xff, sizeof(got));
+            CHECK(tokdir_read(d, start, (size_t)i, got) == 0);
+            CHECK(i == 0 || !memcmp(got, all + start, i * sizeof(*got)));
+        }
+    CHECK(tokdir_read(d, 150, 10, got) == 0 && got[2] == 256 &&
+          got[3] == all[153]);
+    CHECK(tokdir_read(d, n - 1, 2, got) == NH_EINVAL);
+    tokdir_close(d);
+    /* totals that do not add up; a missing manifest */
+    CHECK(write_dir("dir2", 1) == 0);
+    CHECK(tokdir_open(&d, "dir2", 0, &err) == NH_ECORRUPT);
+    CHECK(strstr(err.msg, "totals") != NULL);
+    CHECK(tokdir_open(&d, "nodir", 0, &err) == NH_EIO);
+}
+
 int
 main(void)
 {
@@ -203,6 +286,7 @@ main(void)
     RUN(width_16_and_32);
     RUN(writer_refuses_and_aborts);
     RUN(reader_refuses_bad_files);
+    RUN(directory);
     tmp_end();
     return test_summary();
 }
