@@ -57,7 +57,8 @@ DEPS_STAMP = $(B)/.deps-stamp
 
 .SECONDARY:
 .PHONY: all test unit cli demo bench fuzz deps format-check clean
-all: $(B)/nh-clean $(B)/nhd $(B)/nh $(B)/nh-load $(B)/nh-review-load
+all: $(B)/nh-clean $(B)/nhd $(B)/nh $(B)/nh-load $(B)/nh-review-load \
+     $(B)/nh-train
 
 $(DEPS_STAMP): scripts/deps
 	@scripts/deps
@@ -98,6 +99,11 @@ $(1)/libnhpipe.a: $(PIPE_SRC:%.c=$(1)/obj/%.o)
 $(1)/libnhserver.a: $(SERVER_SRC:%.c=$(1)/obj/%.o)
 	@rm -f $$@
 	$$(Q)ar rcs $$@ $$^
+
+$(1)/nh-train: $(1)/obj/trainer/main.o $(1)/libnhtrain.a $(1)/libnhpipe.a \
+               $(1)/libnhcommon.a
+	@echo "  LINK    $$@"
+	$$(Q)$$(CC) $(2) $(3) -o $$@ $$^ $$(TRAIN_LIBS) $$(LDLIBS)
 
 $(1)/nh-clean: $(1)/obj/pipeline/main.o $(1)/obj/pipeline/mpi.o \
               $(1)/libnhpipe.a $(1)/libnhcommon.a
@@ -162,7 +168,8 @@ $(B)/fuzz/fuzz-message: fuzz/fuzz-message.c $(FUZZ_OBJ) $(HEADERS)
 
 test: $(UNIT_BINS) $(B)/nh-clean $(B)/san/nh-clean $(B)/nhd $(B)/san/nhd \
       $(B)/nh $(B)/san/nh $(B)/nh-load $(B)/san/nh-load \
-      $(B)/fuzz/fuzz-message $(B)/san/tests/model-parity
+      $(B)/nh-train $(B)/san/nh-train $(B)/fuzz/fuzz-message \
+      $(B)/san/tests/model-parity
 	@NH_BIN=$(abspath $(B)/san) NH_FUZZ=$(abspath $(B)/fuzz) \
 	    tests/run $(UNIT_BINS)
 
@@ -174,7 +181,7 @@ fuzz: $(B)/fuzz/fuzz-message
 demo: $(B)/nh-clean $(B)/nhd $(B)/nh
 	@NH_BIN=$(abspath $(B)) KEEP=$(KEEP) scripts/demo
 
-bench: $(B)/nh-clean $(B)/nhd $(B)/nh-load $(B)/nh-review-load \
+bench: $(B)/nh-clean $(B)/nhd $(B)/nh-load $(B)/nh-review-load $(B)/nh-train \
        $(B)/tests/test-stage-dedup-minhash
 	@NH_BIN=$(abspath $(B)) scripts/bench
 	@NH_BIN=$(abspath $(B)) scripts/bench-server
@@ -182,6 +189,7 @@ bench: $(B)/nh-clean $(B)/nhd $(B)/nh-load $(B)/nh-review-load \
 	@NH_BIN=$(abspath $(B)) scripts/bench-minhash
 	@NH_BIN=$(abspath $(B)) scripts/bench-classifier
 	@NH_BIN=$(abspath $(B)) scripts/bench-lm
+	@NH_BIN=$(abspath $(B)) scripts/bench-tokenizer
 
 format-check:
 	clang-format --dry-run --Werror common/*.[ch] pipeline/*.[ch] \
