@@ -186,7 +186,7 @@ bench: $(B)/nh-clean $(B)/nhd $(B)/nh-load $(B)/nh-review-load $(B)/nh-train \
 	@NH_BIN=$(abspath $(B)) scripts/bench
 	@NH_BIN=$(abspath $(B)) scripts/bench-server
 	@NH_BIN=$(abspath $(B)) scripts/bench-review
-	@NH_BIN=$(abspath $(B)) scripts/bench-minhash
+	@NH_BIN=$(abspath $(B)) scripts/bench-minhash --one
 	@NH_BIN=$(abspath $(B)) scripts/bench-classifier
 	@NH_BIN=$(abspath $(B)) scripts/bench-lm
 	@NH_BIN=$(abspath $(B)) scripts/bench-tokenizer
