@@ -6,6 +6,7 @@
  * perplexity stage uses as head/middle/tail cut-offs). main.c dispatches
  * here. Exit status: 0 success, 1 failure, 2 bad usage.
  */
+#include "clock.h"
 #include "lm.h"
 
 #include <getopt.h>
@@ -39,15 +40,6 @@ lm_usage(int status)
     return status;
 }
 
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int
 cmd_train(int argc, char **argv)
 {
@@ -71,7 +63,7 @@ cmd_train(int argc, char **argv)
     bool quiet = false;
     uint64_t docs, tokens;
     struct rusage ru;
-    double t0 = now_s();
+    double t0 = nh_now();
     char *end;
     long v;
     int c, n, rc = 1;
@@ -153,7 +145,7 @@ cmd_train(int argc, char **argv)
                (double)lm_memory(m) / 1048576.0,
                total ? (double)lm_memory(m) / (double)total : 0.0,
                (double)ru.ru_maxrss / 1024.0);
-        printf("seconds    %.2f\n", now_s() - t0);
+        printf("seconds    %.2f\n", nh_now() - t0);
     }
     rc = 0;
 out:

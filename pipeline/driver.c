@@ -15,6 +15,7 @@
 #include "driver.h"
 
 #include "arena.h"
+#include "clock.h"
 #include "config.h"
 #include "dist.h"
 #include "hash.h"
@@ -47,15 +48,6 @@ const char pipeline_default_json[] = "{\n"
                                      "    {\"op\": \"dedup.exact\"}\n"
                                      "  ]\n"
                                      "}\n";
-
-static double
-now_sec(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---- config ---------------------------------------------------------- */
 
@@ -475,12 +467,12 @@ process_doc(struct worker *w, struct unit_out *o, struct doc *d,
         const struct pstage *ps = &p->stages[i];
         struct stage_stats *s = &o->st[i + 1];
         const char *reason = NULL;
-        double t0 = now_sec();
+        double t0 = nh_now();
 
         s->docs_in++;
         s->bytes_in += d->text.len;
         rc = ps->ops->apply(ps->conf, &w->ctx[i], d, &reason);
-        s->seconds += now_sec() - t0;
+        s->seconds += nh_now() - t0;
         if (rc < 0)
             return nh_errorf(err, rc, "%s: %s", ps->where, nh_strerror(rc));
         if (rc == STAGE_DROP) {
@@ -504,13 +496,13 @@ process_doc(struct worker *w, struct unit_out *o, struct doc *d,
         size_t ksz = stage_key_size(ps->ops, ps->conf);
         uint64_t nbytes = d->text.len, off = nh_writer_bytes(o->docs);
         uint32_t idlen = (uint32_t)strlen(d->id);
-        double t0 = now_sec();
+        double t0 = nh_now();
 
         strbuf_reset(&w->keybuf);
         if ((rc = strbuf_grow(&w->keybuf, ksz + JOIN_TRAILER + idlen)) < 0)
             return nh_errorf(err, rc, "out of memory");
         rc = ps->ops->key(ps->conf, &w->ctx[sg->global], d, w->keybuf.buf);
-        o->st[sg->global + 1].seconds += now_sec() - t0;
+        o->st[sg->global + 1].seconds += nh_now() - t0;
         if (rc < 0)
             return nh_errorf(err, rc, "%s: %s", ps->where, nh_strerror(rc));
         w->keybuf.len = ksz;
@@ -834,12 +826,12 @@ global_pass(struct run *r, size_t k, struct nh_error *err)
     };
     struct strbuf path = STRBUF_INIT;
     cJSON *js = NULL, *arr;
-    double t0 = now_sec();
+    double t0 = nh_now();
     int rc;
 
     rc = join_run(&j, err);
     if (rc == 0 && (!j.dist || j.dist->rank == 0)) {
-        j.st.seconds = now_sec() - t0;
+        j.st.seconds = nh_now() - t0;
         js = cJSON_CreateObject();
         arr = stats_to_json(&j.st);
         if (!js || !arr || !cJSON_AddNumberToObject(js, "stage", (double)g) ||
@@ -1126,7 +1118,7 @@ run_json(struct run *r, struct stage_stats *tot, const struct shard_out *data,
 static void
 progress_emit(struct run *r, bool final)
 {
-    double t = now_sec() - r->started;
+    double t = nh_now() - r->started;
     uint64_t done = atomic_load(&r->bytes_done);
     uint64_t total = r->share_bytes;
     uint64_t docs = atomic_load(&r->docs_done);
@@ -1482,7 +1474,7 @@ finish(struct run *r, double t0, struct nh_error *err)
     }
     if (!is_rank0(r))
         goto out;
-    js = run_json(r, tot, &data, &removed, now_sec() - t0);
+    js = run_json(r, tot, &data, &removed, nh_now() - t0);
     if (!js) {
         rc = nh_errorf(err, NH_ENOMEM, "out of memory");
         goto out;
@@ -1516,7 +1508,7 @@ driver_run(const struct pipeline *p, const struct input_set *in,
     struct strbuf work = STRBUF_INIT;
     pthread_t prog;
     bool prog_started = false;
-    double t0 = now_sec();
+    double t0 = nh_now();
     size_t k;
     int rc;
 
@@ -1570,31 +1562,31 @@ driver_run(const struct pipeline *p, const struct input_set *in,
     for (k = 0; k <= last_run_segment(p); k++) {
         struct strbuf gpath = STRBUF_INIT;
 
-        double ts = now_sec();
+        double ts = nh_now();
 
         rc = run_segment(&r, k, err);
         if ((rc = agree(&r, rc, err)) < 0)
             break;
-        nh_debug("segment %zu: %.2f s", k, now_sec() - ts);
+        nh_debug("segment %zu: %.2f s", k, nh_now() - ts);
         if (p->segs[k].global < 0)
             continue;
         global_stats_path(&r, &gpath, k);
         if (from_rank0(&r, !file_exists(gpath.buf), err) == 1) {
             r.phase = p->stages[p->segs[k].global].ops->name;
-            ts = now_sec();
+            ts = nh_now();
             rc = global_pass(&r, k, err);
             rc = agree(&r, rc, err);
-            nh_debug("%s: %.2f s", r.phase, now_sec() - ts);
+            nh_debug("%s: %.2f s", r.phase, nh_now() - ts);
         }
         strbuf_release(&gpath);
         if (rc < 0)
             break;
     }
     if (rc == 0) {
-        double ts = now_sec();
+        double ts = nh_now();
 
         rc = finish(&r, t0, err);
-        nh_debug("merge: %.2f s", now_sec() - ts);
+        nh_debug("merge: %.2f s", nh_now() - ts);
     }
     if (prog_started) {
         atomic_store(&r.stop_progress, 1);

@@ -24,6 +24,7 @@
  */
 #include "ftc.h"
 
+#include "clock.h"
 #include "hash.h"
 #include "jsonl.h"
 #include "strbuf.h"
@@ -1285,15 +1286,6 @@ label_order(const void *a, const void *b, void *arg)
     return strcmp(dict_str(d, x), dict_str(d, y));
 }
 
-static double
-now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 int
 ftc_train_ex(const struct ftc_opts *o, const char *path, struct ftc_model **out,
              struct ftc_train_info *info, struct nh_error *err)
@@ -1303,7 +1295,7 @@ ftc_train_ex(const struct ftc_opts *o, const char *path, struct ftc_model **out,
     struct ftc_model *m = NULL;
     struct worker *w = NULL;
     struct trainer tr = {0};
-    double t0 = now(), inv;
+    double t0 = nh_now(), inv;
     int *order = NULL, rc, i, nthreads = 0;
     size_t rows, r;
     uint64_t rng;
@@ -1440,7 +1432,7 @@ ftc_train_ex(const struct ftc_opts *o, const char *path, struct ftc_model **out,
         info->labels = m->labels.n;
         info->threads = tr.nthreads;
         info->loss = n ? l / (double)n : 0;
-        info->seconds = now() - t0;
+        info->seconds = nh_now() - t0;
         if (info->progress)
             info->progress(1.0, info->loss, info->progress_arg);
     }

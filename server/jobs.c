@@ -9,6 +9,7 @@
  */
 #include "jobs.h"
 
+#include "clock.h"
 #include "log.h"
 #include "net.h"
 #include "objstore.h"
@@ -78,15 +79,6 @@ struct jobs {
     struct child kids[JOBS_MAX_CHILDREN]; /* supervisor thread only */
     int nkids;
 };
-
-static double
-now_sec(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void
 wake(struct jobs *j)
@@ -660,7 +652,7 @@ save_progress(struct jobs *j, struct child *k)
              k->progress);
     free(k->progress);
     k->progress = NULL;
-    k->progress_saved = now_sec();
+    k->progress_saved = nh_now();
 }
 
 static void
@@ -684,7 +676,7 @@ on_progress_line(struct jobs *j, struct child *k, const char *line)
     }
     cJSON_Delete(msg);
     cJSON_Delete(data);
-    if (now_sec() - k->progress_saved >= PROGRESS_DB_EVERY)
+    if (nh_now() - k->progress_saved >= PROGRESS_DB_EVERY)
         save_progress(j, k);
 }
 
@@ -1045,7 +1037,7 @@ terminate(struct child *k)
 {
     if (k->kill_at == 0) {
         kill(-k->pid, SIGTERM);
-        k->kill_at = now_sec() + KILL_GRACE;
+        k->kill_at = nh_now() + KILL_GRACE;
     }
 }
 
@@ -1054,7 +1046,7 @@ terminate(struct child *k)
 static int
 kill_overdue(struct jobs *j)
 {
-    double now = now_sec(), next = 0;
+    double now = nh_now(), next = 0;
 
     for (int i = 0; i < j->nkids; i++) {
         struct child *k = &j->kids[i];

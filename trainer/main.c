@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "bpe.h"
+#include "clock.h"
 #include "hash.h"
 #include "jsonl.h"
 #include "log.h"
@@ -68,15 +69,6 @@ usage(int status)
 {
     fputs(usage_text, status ? stderr : stdout);
     return status;
-}
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static bool
@@ -205,7 +197,7 @@ cmd_tokenizer_train(int argc, char **argv)
     unsigned long vocab = 0;
     char *end;
     int c, rc = 2, verbose = isatty(2);
-    double t0 = now_s(), t1;
+    double t0 = nh_now(), t1;
 
     memset(&to, 0, sizeof(to));
     inputs = calloc((size_t)argc, sizeof(*inputs));
@@ -264,7 +256,7 @@ cmd_tokenizer_train(int argc, char **argv)
             fprintf(stderr, "nh-train: %s\n", err.msg);
             goto out;
         }
-    t1 = now_s();
+    t1 = nh_now();
     if (bpe_trainer_finish(t, &to, &b, &err) < 0) {
         fprintf(stderr, "nh-train: %s\n", err.msg);
         rc = err.code == NH_EINVAL ? 2 : 1;
@@ -285,7 +277,7 @@ cmd_tokenizer_train(int argc, char **argv)
             "vocabulary %u; counting %.1fs, merging %.1fs\n",
             (unsigned long long)bpe_trainer_bytes(t),
             (unsigned long long)bpe_trainer_pieces(t), bpe_nmerges(b),
-            bpe_vocab(b), t1 - t0, now_s() - t1);
+            bpe_vocab(b), t1 - t0, nh_now() - t1);
     rc = 0;
 out:
     bpe_free(b);
@@ -344,7 +336,7 @@ cmd_tokenizer_encode(int argc, char **argv)
         fprintf(stderr, "nh-train: %s\n", err.msg);
         goto out;
     }
-    t0 = now_s();
+    t0 = nh_now();
     if (lines) { /* each line alone, without its newline; a line per line */
         const char *p = in.buf ? in.buf : "", *end = p + in.len, *nl;
 
@@ -403,7 +395,7 @@ cmd_tokenizer_encode(int argc, char **argv)
     if (stats)
         fprintf(stderr, "bytes %zu tokens %zu bytes/token %.4f seconds %.3f\n",
                 nbytes, ntok, ntok ? (double)nbytes / (double)ntok : 0.0,
-                now_s() - t0);
+                nh_now() - t0);
     rc = 0;
 out:
     bpe_free(b);
@@ -693,7 +685,7 @@ cmd_tokenize(int argc, char **argv)
     struct stat st;
     int c, quiet = 0, rc = 2;
     uint64_t docs = 0, tokens = 0;
-    double t0 = now_s();
+    double t0 = nh_now();
 
     memset(&x, 0, sizeof(x));
     optind = 0;
@@ -783,7 +775,7 @@ cmd_tokenize(int argc, char **argv)
                 "nh-train: %zu shards, %llu documents, %llu tokens "
                 "(%.3f bytes/token) in %.1fs\n",
                 ninputs, (unsigned long long)docs, (unsigned long long)tokens,
-                tokens ? (double)x.bytes / (double)tokens : 0.0, now_s() - t0);
+                tokens ? (double)x.bytes / (double)tokens : 0.0, nh_now() - t0);
     rc = 0;
     goto out;
 fail:

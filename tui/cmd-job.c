@@ -6,6 +6,7 @@
  * progress bar on stderr when it is a terminal and a plain line every
  * few seconds when it is not. `nh pipeline run --wait` uses it too.
  */
+#include "clock.h"
 #include "nh.h"
 #include "strbuf.h"
 
@@ -29,15 +30,6 @@ parse_job_id(const char *s, int64_t *id)
         return false;
     *id = v;
     return true;
-}
-
-static double
-now_seconds(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static bool
@@ -69,7 +61,7 @@ show_progress(struct follow *fl, const cJSON *p)
         (long long)json_int(cJSON_GetObjectItemCaseSensitive(p, "docs"), 0);
     const char *phase = json_str(p, "phase", "");
     double frac = bt > 0 ? bd / bt : (ut > 0 ? ud / ut : 0);
-    double now = now_seconds();
+    double now = nh_now();
     char size[32];
     bool new_phase = strcmp(phase, fl->last_phase) != 0;
     int i, fill;
