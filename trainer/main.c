@@ -4,7 +4,8 @@
  * (to add one: a cmd_x function, a line in the table, a line in the
  * usage text, a test). Today: the tokenizer (train, encode, decode,
  * info), `tokenize`, which turns JSONL shards into token shards for
- * training, and `tokens`, which checks and reads them. Exit status: 0 success,
+ * training, `tokens`, which checks and reads them, and `run` (run.c),
+ * which trains a model on them. Exit status: 0 success,
  * 1 failure, 2 bad usage.
  */
 #include <cjson/cJSON.h>
@@ -24,6 +25,7 @@
 #include "hash.h"
 #include "jsonl.h"
 #include "log.h"
+#include "run.h"
 #include "strbuf.h"
 #include "tokshard.h"
 
@@ -40,6 +42,8 @@ static const char usage_text[] =
     "       nh-train tokenize --tokenizer TOK --output DIR [-q] INPUT...\n"
     "       nh-train tokens check DIR\n"
     "       nh-train tokens read DIR START COUNT\n"
+    "       nh-train run --config MODEL.json --data DIR --out RUN_DIR "
+    "[options]\n"
     "\n"
     "The trainer of naohai. The tokenizer is a byte-level BPE: any bytes\n"
     "encode and decode back exactly; Chinese needs no spaces.\n"
@@ -61,6 +65,9 @@ static const char usage_text[] =
     "tokens check      the manifest against every shard (headers, counts,\n"
     "                  checksums); prints the totals\n"
     "tokens read       COUNT tokens from START, across shards, as ids\n"
+    "run               train the model of MODEL.json on the tokens of DIR\n"
+    "                  (one process); metrics as JSON lines on stdout and\n"
+    "                  in RUN_DIR/metrics.jsonl; `nh-train run --help`\n"
     "\n"
     "See docs/TRAINER.md.\n";
 
@@ -857,6 +864,7 @@ static const struct command commands[] = {
     {"tokenizer", cmd_tokenizer},
     {"tokenize", cmd_tokenize},
     {"tokens", cmd_tokens},
+    {"run", run_command},
 };
 
 int

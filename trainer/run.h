@@ -1,0 +1,26 @@
+/* run.h - `nh-train run`: train a model on a token directory
+ *
+ * One process (no MPI, no checkpoints yet): the model of a config JSON
+ * (model.h) trained with AdamW (optim.h) on random windows of a token
+ * directory (tokshard.h), one JSON line of metrics a step on stdout and in
+ * RUN_DIR/metrics.jsonl. main.c's command table calls run_command;
+ * docs/TRAINER.md ("Training") describes the options and the lines.
+ */
+#ifndef NH_RUN_H
+#define NH_RUN_H
+
+#include <stdint.h>
+
+/* The batch sampler's random numbers: splitmix64, its whole state one
+ * word, so that a resume can restore it exactly. */
+struct run_rng {
+    uint64_t s;
+};
+
+uint64_t run_rng_next(struct run_rng *r);
+
+/* nh-train run ...: argv[0] is "run". Returns the exit status: 0 success,
+ * 1 failure, 2 bad usage. */
+int run_command(int argc, char **argv);
+
+#endif
