@@ -7,7 +7,10 @@
  * appends it to RUN_DIR/metrics.jsonl; RUN_DIR/config.json records the
  * model and the run's options. The last 1% of the tokens (at least T+1)
  * are held out for --eval-every. MFU is the model's FLOP/s against a peak
- * measured at start-up with a large sgemm. docs/TRAINER.md ("Training").
+ * measured at start-up with a large sgemm. With --ckpt-every, ckpt.c
+ * writes checkpoints after the step's lines; --resume loads the newest
+ * usable one and cuts metrics.jsonl back to its step. docs/TRAINER.md
+ * ("Training", "Checkpoints and resume").
  */
 #include "run.h"
 
@@ -25,6 +28,7 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include "ckpt.h"
 #include "model.h"
 #include "optim.h"
 #include "strbuf.h"
@@ -38,14 +42,16 @@ static const char run_usage[] =
     "usage: nh-train run --config MODEL.json --data DIR --out RUN_DIR\n"
     "         [--steps N] [--batch B] [--seq T] [--lr X] [--min-lr X]\n"
     "         [--warmup N] [--weight-decay X] [--clip X] [--seed S]\n"
-    "         [--threads N] [--eval-every K] [--eval-batches N]\n";
+    "         [--threads N] [--eval-every K] [--eval-batches N]\n"
+    "         [--ckpt-every K] [--keep M] [--resume]\n";
 
 struct run_opts {
     const char *config, *data, *out;
     long steps, batch, seq, warmup, threads, eval_every, eval_batches;
+    long ckpt_every, keep;
     double lr, min_lr, weight_decay, clip;
     unsigned long long seed;
-    bool have_min_lr, have_warmup;
+    bool have_min_lr, have_warmup, resume;
 };
 
 uint64_t
@@ -152,48 +158,105 @@ fill_batch(const struct tokdir *d, struct run_rng *rng, uint64_t lo,
     return 0;
 }
 
-static int
-write_config(const char *path, const struct model_config *c,
-             const struct run_opts *o, const struct adamw_config *ac,
-             uint64_t ntrain, uint64_t nheld, struct nh_error *err)
+/* RUN_DIR/config.json's text (also each checkpoint's) into sb. */
+static void
+config_text(struct strbuf *sb, const struct model_config *c,
+            const struct run_opts *o, const struct adamw_config *ac,
+            uint64_t ntrain, uint64_t nheld)
 {
-    struct strbuf sb = STRBUF_INIT;
-    FILE *f;
-    int rc = 0;
-
-    strbuf_addf(&sb,
+    strbuf_addf(sb,
                 "{\n  \"model\": {\"vocab\": %d, \"dim\": %d, \"layers\": %d, "
                 "\"heads\": %d, \"ffn_dim\": %d, \"seq\": %d, \"tied\": %s, "
                 "\"norm_eps\": %.7g, \"rope_theta\": %.7g},\n",
                 c->vocab, c->dim, c->layers, c->heads, c->ffn_dim, c->seq,
                 c->tied ? "true" : "false", (double)c->norm_eps,
                 (double)c->rope_theta);
-    strbuf_addstr(&sb, "  \"run\": {\"config\": ");
-    strbuf_add_json_str(&sb, o->config, strlen(o->config));
-    strbuf_addstr(&sb, ", \"data\": ");
-    strbuf_add_json_str(&sb, o->data, strlen(o->data));
-    strbuf_addf(&sb,
+    strbuf_addstr(sb, "  \"run\": {\"config\": ");
+    strbuf_add_json_str(sb, o->config, strlen(o->config));
+    strbuf_addstr(sb, ", \"data\": ");
+    strbuf_add_json_str(sb, o->data, strlen(o->data));
+    strbuf_addf(sb,
                 ", \"steps\": %ld, \"batch\": %ld, \"seq\": %ld, "
                 "\"lr\": %.9g, \"min_lr\": %.9g, \"warmup\": %ld, "
                 "\"weight_decay\": %.9g, \"clip\": %.9g, \"beta1\": %.9g, "
                 "\"beta2\": %.9g, \"eps\": %.9g, \"seed\": %llu, "
                 "\"threads\": %ld, \"eval_every\": %ld, \"eval_batches\": %ld, "
+                "\"ckpt_every\": %ld, \"keep\": %ld, "
                 "\"train_tokens\": %llu, \"heldout_tokens\": %llu}\n}\n",
                 o->steps, o->batch, o->seq, ac->lr, ac->min_lr,
                 ac->warmup_steps, ac->weight_decay, ac->grad_clip, ac->beta1,
                 ac->beta2, ac->eps, o->seed, o->threads, o->eval_every,
-                o->eval_batches, (unsigned long long)ntrain,
-                (unsigned long long)nheld);
+                o->eval_batches, o->ckpt_every, o->keep,
+                (unsigned long long)ntrain, (unsigned long long)nheld);
+}
+
+/* Everything that affects the math, as checkpoints record it (ckpt.h). */
+static void
+math_key(struct strbuf *sb, const struct model_config *c,
+         const struct adamw_config *ac, const struct run_opts *o,
+         uint64_t ntrain)
+{
+    strbuf_addf(sb,
+                "vocab=%d dim=%d layers=%d heads=%d ffn_dim=%d model_seq=%d "
+                "tied=%d norm_eps=%.9g rope_theta=%.9g batch=%ld seq=%ld "
+                "lr=%.17g min_lr=%.17g warmup=%ld steps=%ld "
+                "weight_decay=%.17g clip=%.17g beta1=%.17g beta2=%.17g "
+                "eps=%.17g seed=%llu train_tokens=%llu",
+                c->vocab, c->dim, c->layers, c->heads, c->ffn_dim, c->seq,
+                c->tied, (double)c->norm_eps, (double)c->rope_theta, o->batch,
+                o->seq, ac->lr, ac->min_lr, ac->warmup_steps, ac->total_steps,
+                ac->weight_decay, ac->grad_clip, ac->beta1, ac->beta2, ac->eps,
+                o->seed, (unsigned long long)ntrain);
+}
+
+static int
+write_text(const char *path, const struct strbuf *sb, struct nh_error *err)
+{
+    FILE *f;
+    int rc = 0;
+
     f = fopen(path, "w");
     if (!f)
         rc = nh_error_errno(err, "cannot create '%s'", path);
     else {
-        if (fwrite(strbuf_str(&sb), 1, sb.len, f) != sb.len)
+        if (fwrite(strbuf_str(sb), 1, sb->len, f) != sb->len)
             rc = nh_error_errno(err, "cannot write '%s'", path);
         if (fclose(f) && rc == 0)
             rc = nh_error_errno(err, "cannot write '%s'", path);
     }
-    strbuf_release(&sb);
+    return rc;
+}
+
+/* Cut RUN_DIR/metrics.jsonl after the lines of step `upto` (its step line
+ * and eval): drop the first line of a later step and all after it, and an
+ * unfinished last line, so that a resumed run appends what an
+ * uninterrupted one would have written. */
+static int
+truncate_metrics(const char *path, long upto, struct nh_error *err)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    long keep = 0;
+    int rc = 0;
+
+    if (!f)
+        return errno == ENOENT ? 0
+                               : nh_error_errno(err, "cannot open '%s'", path);
+    while ((n = getline(&line, &cap, f)) > 0) {
+        const char *p = strstr(line, "\"step\":");
+
+        if (line[n - 1] != '\n' || (p && strtol(p + 7, NULL, 10) > upto))
+            break;
+        keep += n;
+    }
+    if (ferror(f))
+        rc = nh_error_errno(err, "cannot read '%s'", path);
+    fclose(f);
+    free(line);
+    if (rc == 0 && truncate(path, keep) < 0)
+        rc = nh_error_errno(err, "cannot truncate '%s'", path);
     return rc;
 }
 
@@ -204,6 +267,8 @@ emit(FILE *mf, const char *path, const char *line, struct nh_error *err)
     fputs(line, stdout);
     fputc('\n', stdout);
     fflush(stdout);
+    if (!mf)
+        return 0;
     if (fputs(line, mf) < 0 || fputc('\n', mf) < 0 || fflush(mf))
         return nh_error_errno(err, "cannot write '%s'", path);
     return 0;
@@ -228,6 +293,9 @@ parse_opts(int argc, char **argv, struct run_opts *o)
         {"threads", required_argument, NULL, 'j'},
         {"eval-every", required_argument, NULL, 'e'},
         {"eval-batches", required_argument, NULL, 'E'},
+        {"ckpt-every", required_argument, NULL, 'K'},
+        {"keep", required_argument, NULL, 'M'},
+        {"resume", no_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -288,6 +356,15 @@ parse_opts(int argc, char **argv, struct run_opts *o)
         case 'E':
             ok = parse_long(optarg, 1, 1000000, &o->eval_batches);
             break;
+        case 'K':
+            ok = parse_long(optarg, 0, MAX_STEPS, &o->ckpt_every);
+            break;
+        case 'M':
+            ok = parse_long(optarg, 1, 1000000, &o->keep);
+            break;
+        case 'R':
+            o->resume = true;
+            break;
         case 'h':
             fputs(run_usage, stdout);
             return 0;
@@ -323,6 +400,7 @@ run_command(int argc, char **argv)
         .clip = 1.0,
         .seed = 1,
         .eval_batches = 4,
+        .keep = 3,
     };
     struct model_config cfg;
     struct adamw_config ac;
@@ -331,7 +409,9 @@ run_command(int argc, char **argv)
     struct tokdir *d = NULL;
     struct nh_error err = {0};
     struct run_rng rng, erng;
-    struct strbuf line = STRBUF_INIT, path = STRBUF_INIT;
+    struct strbuf line = STRBUF_INIT, path = STRBUF_INIT, conf = STRBUF_INIT,
+                  key = STRBUF_INIT;
+    struct ckpt_state cs;
     uint32_t *win = NULL;
     int32_t *tok = NULL, *tgt = NULL;
     FILE *mf = NULL;
@@ -339,7 +419,7 @@ run_command(int argc, char **argv)
     double peak, flops_tok;
     bool tty = isatty(2);
     int B, T, rc;
-    long step;
+    long step, first = 0;
 
     o.threads = omp_get_num_procs();
     if ((rc = parse_opts(argc, argv, &o)) >= 0)
@@ -407,21 +487,40 @@ run_command(int argc, char **argv)
         nh_error_errno(&err, "cannot create '%s'", o.out);
         goto fail;
     }
-    strbuf_addf(&path, "%s/config.json", o.out);
-    if (write_config(strbuf_str(&path), &cfg, &o, &ac, ntrain, nheld, &err) < 0)
-        goto fail;
-    strbuf_reset(&path);
-    strbuf_addf(&path, "%s/metrics.jsonl", o.out);
-    if (!(mf = fopen(strbuf_str(&path), "w"))) {
-        nh_error_errno(&err, "cannot create '%s'", strbuf_str(&path));
-        goto fail;
-    }
-
+    config_text(&conf, &cfg, &o, &ac, ntrain, nheld);
+    math_key(&key, &cfg, &ac, &o, ntrain);
     omp_set_num_threads((int)o.threads);
     openblas_set_num_threads((int)o.threads);
     if (model_init(&m, &cfg, o.seed, &err) < 0 ||
         adamw_init(&opt, &ac, m.nparams, &err) < 0)
         goto fail;
+    rng.s = o.seed ^ 0x6a09e667f3bcc909ULL;
+    cs = (struct ckpt_state){
+        .n = m.nparams,
+        .params = m.params,
+        .m = opt.m,
+        .v = opt.v,
+        .key = strbuf_str(&key),
+    };
+    if (o.resume) {
+        if (ckpt_load(o.out, &cs, &err) < 0)
+            goto fail;
+        first = cs.step;
+        rng.s = cs.rng;
+        opt.t = cs.adam_t;
+    }
+
+    strbuf_addf(&path, "%s/config.json", o.out);
+    if (write_text(strbuf_str(&path), &conf, &err) < 0)
+        goto fail;
+    strbuf_reset(&path);
+    strbuf_addf(&path, "%s/metrics.jsonl", o.out);
+    if (o.resume && truncate_metrics(strbuf_str(&path), first, &err) < 0)
+        goto fail;
+    if (!(mf = fopen(strbuf_str(&path), o.resume ? "a" : "w"))) {
+        nh_error_errno(&err, "cannot create '%s'", strbuf_str(&path));
+        goto fail;
+    }
     win = malloc(sizeof(*win) * ((size_t)T + 1));
     tok = malloc(sizeof(*tok) * (size_t)B * (size_t)T);
     tgt = malloc(sizeof(*tgt) * (size_t)B * (size_t)T);
@@ -436,12 +535,12 @@ run_command(int argc, char **argv)
                 "{\"event\":\"peak\",\"gflops\":%.6g,\"threads\":%ld,"
                 "\"params\":%zu}",
                 peak, o.threads, m.nparams);
-    if (emit(mf, strbuf_str(&path), strbuf_str(&line), &err) < 0)
+    if (emit(o.resume ? NULL : mf, strbuf_str(&path), strbuf_str(&line), &err) <
+        0) /* a resumed run's file has its peak line */
         goto fail;
     flops_tok = 3.0 * model_flops_per_token(&cfg, T);
 
-    rng.s = o.seed ^ 0x6a09e667f3bcc909ULL;
-    for (step = 0; step < o.steps; step++) {
+    for (step = first; step < o.steps; step++) {
         double t0 = now_s(), lr, gnorm, sec, tps, gf;
         float loss;
 
@@ -509,6 +608,14 @@ run_command(int argc, char **argv)
                 fprintf(stderr, "eval at step %ld  loss %.4f\n", step + 1,
                         sum / (double)o.eval_batches);
         }
+        if (o.ckpt_every > 0 && (step + 1) % o.ckpt_every == 0) {
+            cs.step = step + 1;
+            cs.rng = rng.s;
+            cs.adam_t = opt.t;
+            if (ckpt_write(o.out, &cs, strbuf_str(&conf), (int)o.keep, &err) <
+                0)
+                goto fail;
+        }
     }
     rc = 0;
     goto out;
@@ -528,5 +635,7 @@ out:
     tokdir_close(d);
     strbuf_release(&line);
     strbuf_release(&path);
+    strbuf_release(&conf);
+    strbuf_release(&key);
     return rc;
 }
