@@ -213,7 +213,8 @@ ckpt_write(const char *run_dir, const struct ckpt_state *st,
     struct strbuf dir = STRBUF_INIT, tmp = STRBUF_INIT, fin = STRBUF_INIT,
                   f = STRBUF_INIT, f2 = STRBUF_INIT;
     struct ckpt_header h = {0};
-    size_t fl = sizeof(float) * st->n, klen = strlen(st->key), i, count = 0;
+    size_t fl = sizeof(float) * st->n, klen = strlen(st->key), i, count = 0,
+           kept;
     long *steps = NULL;
     char name[32];
     int rc;
@@ -291,10 +292,15 @@ ckpt_write(const char *run_dir, const struct ckpt_state *st,
     if ((rc = fsync_dir(strbuf_str(&dir), err)) < 0)
         goto out;
 
-    /* keep the newest `keep` */
+    /* keep the newest `keep` up to this step; later ones are from an
+     * abandoned run (an earlier run in RUN_DIR, or refused on resume) */
     if ((rc = list_steps(strbuf_str(&dir), &steps, &count, err)) < 0)
         goto out;
-    for (i = (size_t)keep; i < count; i++) {
+    for (i = 0, kept = 0; i < count; i++) {
+        if (steps[i] <= st->step && kept < (size_t)keep) {
+            kept++;
+            continue;
+        }
         strbuf_reset(&f);
         strbuf_addf(&f, "%s/step-%08ld", strbuf_str(&dir), steps[i]);
         if ((rc = remove_dir(strbuf_str(&f), err)) < 0)

@@ -106,4 +106,10 @@ grep -q "no usable checkpoint in 'r9/ckpt'" err5 || fail "$(cat err5)"
 "$T" run $ARGS --out r4 --steps 12 --ckpt-every 3 --keep 2 >/dev/null 2>&1 ||
     fail "run --keep 2"
 expect_eq "kept" "step-00000009 step-00000012 " "$(ckpts r4)"
+# a fresh run in the same RUN_DIR drops the old run's later checkpoints
+# shellcheck disable=SC2086
+"$T" run $ARGS --out r4 --steps 4 --ckpt-every 2 >/dev/null 2>&1 ||
+    fail "run over r4"
+expect_eq "kept" "step-00000002 step-00000004 " "$(ckpts r4)"
+expect_eq "latest" step-00000004 "$(cat r4/ckpt/latest)"
 echo "t0211 ok"
