@@ -62,6 +62,23 @@ make_corpus() {
     cp "$NH_TOP"/tests/fixtures/*.txt "$d/notes/"
 }
 
+# make_poem_tokens: real Chinese text (the Tang poems of fortunes-zh) as
+# poems.jsonl, a 400-token tokenizer tok trained on it, and the token
+# directory toks, with $NH_BIN/nh-train (for the trainer tests)
+make_poem_tokens() {
+    local T="$NH_BIN/nh-train" POEMS=/usr/share/games/fortunes/tang300.u8
+    [ -r "$POEMS" ] || fail "fortunes-zh is not installed (scripts/deps)"
+    "$PY" - "$POEMS" <<'PYEOF' >poems.jsonl
+import json, sys
+for d in open(sys.argv[1], encoding="utf-8").read().split("\n%\n"):
+    if d.strip():
+        print(json.dumps({"text": d}, ensure_ascii=False))
+PYEOF
+    "$T" tokenizer train --vocab 400 --output tok -q poems.jsonl 2>/dev/null ||
+        fail "tokenizer train"
+    "$T" tokenize --tokenizer tok --output toks -q poems.jsonl || fail "tokenize"
+}
+
 # ---- nhd on an ephemeral loopback port ------------------------------------
 # nhd_start [DATA_DIR [OUTFILE [EXTRA NHD ARGS...]]]: pick a free port
 # (NHD_PORT, unless already set), start nhd in the background (NHD_PID),

@@ -9,17 +9,7 @@
 T="$NH_BIN/nh-train"
 CFG="$NH_TOP/trainer/configs/tiny.json"
 
-POEMS=/usr/share/games/fortunes/tang300.u8
-[ -r "$POEMS" ] || fail "fortunes-zh is not installed (scripts/deps)"
-"$PY" - "$POEMS" <<'PYEOF' >poems.jsonl
-import json, sys
-for d in open(sys.argv[1], encoding="utf-8").read().split("\n%\n"):
-    if d.strip():
-        print(json.dumps({"text": d}, ensure_ascii=False))
-PYEOF
-"$T" tokenizer train --vocab 400 --output tok -q poems.jsonl 2>/dev/null ||
-    fail "tokenizer train"
-"$T" tokenize --tokenizer tok --output toks -q poems.jsonl || fail "tokenize"
+make_poem_tokens  # poems.jsonl, tok, toks
 
 ARGS="--config $CFG --data toks --steps 30 --batch 4 --seq 32 --lr 3e-3
       --threads 1 --eval-every 10 --ckpt-every 5"
