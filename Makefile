@@ -48,7 +48,7 @@ HEADERS    = $(wildcard common/*.h pipeline/*.h server/*.h tui/*.h tests/*.h \
 TRAIN_SRC   = $(filter-out trainer/main.c,$(wildcard trainer/*.c))
 BLAS_CFLAGS = $(shell pkg-config --cflags openblas 2>/dev/null | \
                 sed 's/-I/-isystem /g')
-TRAIN_LIBS  = $(shell pkg-config --libs openblas 2>/dev/null || \
+TRAIN_LIBS  = $(MPI_LIBS) $(shell pkg-config --libs openblas 2>/dev/null || \
                 echo -lopenblas) -fopenmp
 FUZZ_SECONDS = 60
 KEEP      ?=

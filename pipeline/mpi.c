@@ -14,6 +14,8 @@
 
 #include <mpi.h>
 
+#include "mpienv.h"
+
 static int
 mpi_agree(const struct dist *d, int rc)
 {
@@ -165,25 +167,12 @@ out:
     return rc;
 }
 
-static bool
-launched_by_mpi(void)
-{
-    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK",
-                                       "PMI_SIZE", NULL};
-    size_t i;
-
-    for (i = 0; vars[i]; i++)
-        if (getenv(vars[i]))
-            return true;
-    return false;
-}
-
 int
 nh_mpi_init(struct dist *d, int *argc, char ***argv)
 {
     memset(d, 0, sizeof(*d));
     d->size = 1;
-    if (!launched_by_mpi())
+    if (!nh_launched_by_mpi())
         return 0;
     if (MPI_Init(argc, argv) != MPI_SUCCESS)
         return NH_EIO;

@@ -790,6 +790,23 @@ model_forward(struct model *m, const int32_t *tokens, const int32_t *targets,
 
 /* ---- backward -------------------------------------------------------- */
 
+size_t
+model_layer_off(const struct model *m, int l)
+{
+    return m->tensors[layer_tensor(l, 0)].off;
+}
+
+/* Tell the hook that grads from layer l's start (l = L: the final norm)
+ * up to end are final. */
+static void
+grads_ready(struct model *m, int l, size_t end)
+{
+    size_t off = model_layer_off(m, l);
+
+    if (m->grads_ready)
+        m->grads_ready(m->grads_ready_ctx, off, end - off);
+}
+
 int
 model_backward(struct model *m, struct nh_error *err)
 {
@@ -830,6 +847,7 @@ model_backward(struct model *m, struct nh_error *err)
     memset(dres, 0, NC * sizeof(float));
     rmsnorm_bwd(dres, G(m, layer_tensor(L, 0)), dxn, m->res[L], m->rf,
                 P(m, layer_tensor(L, 0)), N, C);
+    grads_ready(m, L, m->nparams);
 
     for (l = L - 1; l >= 0; l--) {
         struct model_layer_acts *a = &m->layer[l];
@@ -866,6 +884,7 @@ model_backward(struct model *m, struct nh_error *err)
                    P(m, layer_tensor(l, LT_WV)), N, C, C, 1);
         rmsnorm_bwd(dres, G(m, layer_tensor(l, LT_ATTN_NORM)), dxn, m->res[l],
                     a->r1, P(m, layer_tensor(l, LT_ATTN_NORM)), N, C);
+        grads_ready(m, l, model_layer_off(m, l + 1));
     }
 
     /* embedding rows, in token order (a row may repeat) */
@@ -877,5 +896,7 @@ model_backward(struct model *m, struct nh_error *err)
         for (j = 0; j < C; j++)
             dE[j] += d[j];
     }
+    if (m->grads_ready)
+        m->grads_ready(m->grads_ready_ctx, 0, model_layer_off(m, 0));
     return 0;
 }

@@ -110,6 +110,13 @@ struct model {
     float loss;                /* mean of losses */
     bool have_forward;         /* backward needs a fresh forward */
 
+    /* Called by model_backward each time a range of grads is final: the
+     * final norm (and head) first, then each layer from the last, then
+     * the embedding, so the ranges tile the block from the top down.
+     * Data parallel (dp.h) starts reducing them while backward goes on. */
+    void (*grads_ready)(void *ctx, size_t off, size_t n);
+    void *grads_ready_ctx;
+
     /* backward scratch, sized with acts */
     float *scratch;
     size_t nscratch;
@@ -139,6 +146,10 @@ int model_forward(struct model *m, const int32_t *tokens,
 int model_backward(struct model *m, struct nh_error *err);
 
 void model_zero_grad(struct model *m);
+
+/* Offset in the parameter block of layer l's first tensor; l = layers
+ * gives the final norm's (everything after the last layer). */
+size_t model_layer_off(const struct model *m, int l);
 
 /* Floats of activations (kept from forward to backward) per token, and of
  * backward scratch per token, for a config and sequence length. */

@@ -95,37 +95,55 @@ grad_clip(float *g, size_t n, double max_norm)
     return norm;
 }
 
-int
-adamw_step(struct adamw *o, struct model *m, double lr, struct nh_error *err)
+void
+adamw_update(const struct adamw *o, const struct model *m, size_t lo, size_t n,
+             const float *g, float *mm, float *vv, double lr)
 {
     const struct adamw_config *c = &o->cfg;
     float b1 = (float)c->beta1, b2 = (float)c->beta2, eps = (float)c->eps;
-    float step_size, bc2_sqrt;
+    float step_size = (float)(lr / (1.0 - pow(c->beta1, (double)o->t)));
+    float bc2_sqrt = (float)sqrt(1.0 - pow(c->beta2, (double)o->t));
+    size_t hi = lo + n;
     int ti;
 
+    for (ti = 0; ti < m->ntensors; ti++) {
+        const struct model_tensor *t = &m->tensors[ti];
+        size_t i, a = t->off, b = t->off + (size_t)t->rows * t->cols;
+        float decay = t->ndim == 2 ? (float)(1.0 - lr * c->weight_decay) : 1;
+        float *p;
+        const float *gg;
+        float *m1, *v1;
+
+        if (a < lo)
+            a = lo;
+        if (b > hi)
+            b = hi;
+        if (a >= b)
+            continue;
+        p = m->params + a;
+        gg = g + (a - lo);
+        m1 = mm + (a - lo);
+        v1 = vv + (a - lo);
+#pragma omp parallel for schedule(static)
+        for (i = 0; i < b - a; i++) {
+            float gi = gg[i];
+
+            p[i] *= decay;
+            m1[i] = b1 * m1[i] + (1 - b1) * gi;
+            v1[i] = b2 * v1[i] + (1 - b2) * gi * gi;
+            p[i] -= step_size * m1[i] / (sqrtf(v1[i]) / bc2_sqrt + eps);
+        }
+    }
+}
+
+int
+adamw_step(struct adamw *o, struct model *m, double lr, struct nh_error *err)
+{
     if (m->nparams != o->n)
         return nh_errorf(err, NH_EINVAL,
                          "adamw: state for %zu parameters, model has %zu", o->n,
                          m->nparams);
     o->t++;
-    step_size = (float)(lr / (1.0 - pow(c->beta1, (double)o->t)));
-    bc2_sqrt = (float)sqrt(1.0 - pow(c->beta2, (double)o->t));
-    for (ti = 0; ti < m->ntensors; ti++) {
-        const struct model_tensor *t = &m->tensors[ti];
-        size_t i, off = t->off, n = (size_t)t->rows * t->cols;
-        float decay = t->ndim == 2 ? (float)(1.0 - lr * c->weight_decay) : 1;
-        float *p = m->params + off, *mm = o->m + off, *vv = o->v + off;
-        const float *g = m->grads + off;
-
-#pragma omp parallel for schedule(static)
-        for (i = 0; i < n; i++) {
-            float gi = g[i];
-
-            p[i] *= decay;
-            mm[i] = b1 * mm[i] + (1 - b1) * gi;
-            vv[i] = b2 * vv[i] + (1 - b2) * gi * gi;
-            p[i] -= step_size * mm[i] / (sqrtf(vv[i]) / bc2_sqrt + eps);
-        }
-    }
+    adamw_update(o, m, 0, m->nparams, m->grads, o->m, o->v, lr);
     return 0;
 }

@@ -62,4 +62,11 @@ double grad_clip(float *g, size_t n, double max_norm);
 int adamw_step(struct adamw *o, struct model *m, double lr,
                struct nh_error *err);
 
+/* The update of adamw_step for parameters [lo, lo + n) of m only, with
+ * their gradients g and moments mm, vv (n each, indexed from lo): what a
+ * rank does for its shard under optimizer sharding (dp.h). The caller
+ * advances o->t once per step first. */
+void adamw_update(const struct adamw *o, const struct model *m, size_t lo,
+                  size_t n, const float *g, float *mm, float *vv, double lr);
+
 #endif

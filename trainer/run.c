@@ -1,4 +1,4 @@
-/* run.c - `nh-train run`: the training loop of one process
+/* run.c - `nh-train run`: the training loop of one rank
  *
  * Reads a model config (model.h) and a token directory (tokshard.h), then
  * steps: B random windows of T+1 tokens from the training range, forward,
@@ -9,8 +9,12 @@
  * are held out for --eval-every. MFU is the model's FLOP/s against a peak
  * measured at start-up with a large sgemm. With --ckpt-every, ckpt.c
  * writes checkpoints after the step's lines; --resume loads the newest
- * usable one and cuts metrics.jsonl back to its step. docs/TRAINER.md
- * ("Training", "Checkpoints and resume").
+ * usable one and cuts metrics.jsonl back to its step. Under mpirun each
+ * rank takes its rows of every global batch and dp.c sums the gradients
+ * (and shards AdamW with --zero 1); rank 0 alone writes, and all ranks
+ * agree on success after each phase so that they stop together.
+ * docs/TRAINER.md ("Training", "Data and optimizer parallel",
+ * "Checkpoints and resume").
  */
 #include "run.h"
 
@@ -21,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +34,7 @@
 #include <omp.h>
 
 #include "ckpt.h"
+#include "dp.h"
 #include "model.h"
 #include "optim.h"
 #include "strbuf.h"
@@ -43,13 +49,16 @@ static const char run_usage[] =
     "         [--steps N] [--batch B] [--seq T] [--lr X] [--min-lr X]\n"
     "         [--warmup N] [--weight-decay X] [--clip X] [--seed S]\n"
     "         [--threads N] [--eval-every K] [--eval-batches N]\n"
-    "         [--ckpt-every K] [--keep M] [--resume]\n";
+    "         [--ckpt-every K] [--keep M] [--resume]\n"
+    "         [--zero 0|1] [--bucket-mb X]\n"
+    "under mpirun -np N: data parallel over N ranks (dp.h); --zero 1 shards\n"
+    "the AdamW state across them\n";
 
 struct run_opts {
     const char *config, *data, *out;
     long steps, batch, seq, warmup, threads, eval_every, eval_batches;
-    long ckpt_every, keep;
-    double lr, min_lr, weight_decay, clip;
+    long ckpt_every, keep, zero;
+    double lr, min_lr, weight_decay, clip, bucket_mb;
     unsigned long long seed;
     bool have_min_lr, have_warmup, resume;
 };
@@ -137,22 +146,27 @@ measure_peak(void)
     return best;
 }
 
-/* B windows of T+1 tokens starting in [lo, lo + span) into tok/tgt. */
+/* The global batch: B windows of T+1 tokens starting in [lo, lo + span).
+ * Every rank draws all B starts, so the sampler's state is the same on
+ * all, and reads only its rows [b0, b1) into tok/tgt. */
 static int
 fill_batch(const struct tokdir *d, struct run_rng *rng, uint64_t lo,
-           uint64_t span, int B, int T, uint32_t *win, int32_t *tok,
-           int32_t *tgt)
+           uint64_t span, int B, int b0, int b1, int T, uint32_t *win,
+           int32_t *tok, int32_t *tgt)
 {
     int b, t;
 
     for (b = 0; b < B; b++) {
         uint64_t start = lo + run_rng_next(rng) % span;
+        size_t row = (size_t)(b - b0) * T;
 
+        if (b < b0 || b >= b1)
+            continue;
         if (tokdir_read(d, start, (size_t)T + 1, win) < 0)
             return -1;
         for (t = 0; t < T; t++) {
-            tok[(size_t)b * T + t] = (int32_t)win[t];
-            tgt[(size_t)b * T + t] = (int32_t)win[t + 1];
+            tok[row + t] = (int32_t)win[t];
+            tgt[row + t] = (int32_t)win[t + 1];
         }
     }
     return 0;
@@ -161,7 +175,7 @@ fill_batch(const struct tokdir *d, struct run_rng *rng, uint64_t lo,
 /* RUN_DIR/config.json's text (also each checkpoint's) into sb. */
 static void
 config_text(struct strbuf *sb, const struct model_config *c,
-            const struct run_opts *o, const struct adamw_config *ac,
+            const struct run_opts *o, const struct adamw_config *ac, int ranks,
             uint64_t ntrain, uint64_t nheld)
 {
     strbuf_addf(sb,
@@ -181,13 +195,15 @@ config_text(struct strbuf *sb, const struct model_config *c,
                 "\"weight_decay\": %.9g, \"clip\": %.9g, \"beta1\": %.9g, "
                 "\"beta2\": %.9g, \"eps\": %.9g, \"seed\": %llu, "
                 "\"threads\": %ld, \"eval_every\": %ld, \"eval_batches\": %ld, "
-                "\"ckpt_every\": %ld, \"keep\": %ld, "
+                "\"ckpt_every\": %ld, \"keep\": %ld, \"ranks\": %d, "
+                "\"zero\": %ld, \"bucket_mb\": %.9g, "
                 "\"train_tokens\": %llu, \"heldout_tokens\": %llu}\n}\n",
                 o->steps, o->batch, o->seq, ac->lr, ac->min_lr,
                 ac->warmup_steps, ac->weight_decay, ac->grad_clip, ac->beta1,
                 ac->beta2, ac->eps, o->seed, o->threads, o->eval_every,
-                o->eval_batches, o->ckpt_every, o->keep,
-                (unsigned long long)ntrain, (unsigned long long)nheld);
+                o->eval_batches, o->ckpt_every, o->keep, ranks, o->zero,
+                o->bucket_mb, (unsigned long long)ntrain,
+                (unsigned long long)nheld);
 }
 
 /* Everything that affects the math, as checkpoints record it (ckpt.h). */
@@ -296,6 +312,8 @@ parse_opts(int argc, char **argv, struct run_opts *o)
         {"ckpt-every", required_argument, NULL, 'K'},
         {"keep", required_argument, NULL, 'M'},
         {"resume", no_argument, NULL, 'R'},
+        {"zero", required_argument, NULL, 'Z'},
+        {"bucket-mb", required_argument, NULL, 'U'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -365,6 +383,12 @@ parse_opts(int argc, char **argv, struct run_opts *o)
         case 'R':
             o->resume = true;
             break;
+        case 'Z':
+            ok = parse_long(optarg, 0, 1, &o->zero);
+            break;
+        case 'U':
+            ok = parse_double(optarg, 1e-6, 1e6, &o->bucket_mb);
+            break;
         case 'h':
             fputs(run_usage, stdout);
             return 0;
@@ -389,253 +413,419 @@ parse_opts(int argc, char **argv, struct run_opts *o)
     return -1;
 }
 
-int
-run_command(int argc, char **argv)
+/* Peak resident memory of this process, in MiB. */
+static double
+max_rss_mb(void)
 {
-    struct run_opts o = {
-        .steps = 100,
-        .batch = 8,
-        .lr = 3e-4,
-        .weight_decay = 0.1,
-        .clip = 1.0,
-        .seed = 1,
-        .eval_batches = 4,
-        .keep = 3,
-    };
+    struct rusage ru;
+
+    if (getrusage(RUSAGE_SELF, &ru) < 0)
+        return 0;
+    return (double)ru.ru_maxrss / 1024.0;
+}
+
+/* The state every rank holds and the setup all ranks do alike. */
+struct run {
+    struct run_opts o;
+    struct dp dp;
     struct model_config cfg;
     struct adamw_config ac;
-    struct model m = {0};
-    struct adamw opt = {0};
-    struct tokdir *d = NULL;
-    struct nh_error err = {0};
-    struct run_rng rng, erng;
-    struct strbuf line = STRBUF_INIT, path = STRBUF_INIT, conf = STRBUF_INIT,
-                  key = STRBUF_INIT;
-    struct ckpt_state cs;
-    uint32_t *win = NULL;
-    int32_t *tok = NULL, *tgt = NULL;
-    FILE *mf = NULL;
-    uint64_t ntok, nheld, ntrain;
-    double peak, flops_tok;
-    bool tty = isatty(2);
-    int B, T, rc;
-    long step, first = 0;
+    struct model m;
+    struct adamw opt;
+    struct tokdir *d;
+    struct strbuf line, path, conf, key;
+    uint32_t *win;
+    int32_t *tok, *tgt;
+    FILE *mf; /* rank 0 only */
+    uint64_t ntrain, nheld;
+    int B, T, b0, b1; /* global batch, seq, this rank's rows */
+    double share;     /* b1 - b0 over B */
+};
 
-    o.threads = omp_get_num_procs();
-    if ((rc = parse_opts(argc, argv, &o)) >= 0)
-        return rc;
-    rc = 1;
-    if (model_config_load(o.config, &cfg, &err) < 0)
-        goto fail;
-    if (!o.seq)
-        o.seq = cfg.seq;
-    if (o.seq > cfg.seq) {
-        nh_errorf(&err, NH_EINVAL, "--seq %ld is longer than the model's %d",
-                  o.seq, cfg.seq);
-        goto fail;
-    }
-    if (!o.have_min_lr)
-        o.min_lr = o.lr / 10;
-    if (!o.have_warmup)
-        o.warmup = o.steps / 10;
-    B = (int)o.batch;
-    T = (int)o.seq;
-    ac = (struct adamw_config){
-        .lr = o.lr,
-        .min_lr = o.min_lr,
-        .warmup_steps = o.warmup,
-        .total_steps = o.steps,
+static int
+setup(struct run *r, struct nh_error *err)
+{
+    struct run_opts *o = &r->o;
+    uint64_t ntok;
+    int size = r->dp.size, rank = r->dp.rank;
+
+    if (model_config_load(o->config, &r->cfg, err) < 0)
+        return -1;
+    if (!o->seq)
+        o->seq = r->cfg.seq;
+    if (o->seq > r->cfg.seq)
+        return nh_errorf(err, NH_EINVAL,
+                         "--seq %ld is longer than the model's %d", o->seq,
+                         r->cfg.seq);
+    if (o->batch < size)
+        return nh_errorf(err, NH_EINVAL,
+                         "--batch %ld is smaller than the %d ranks: each "
+                         "rank needs at least one sequence",
+                         o->batch, size);
+    if (!o->have_min_lr)
+        o->min_lr = o->lr / 10;
+    if (!o->have_warmup)
+        o->warmup = o->steps / 10;
+    r->B = (int)o->batch;
+    r->T = (int)o->seq;
+    r->b0 = (int)((long)r->B * rank / size);
+    r->b1 = (int)((long)r->B * (rank + 1) / size);
+    r->share = (double)(r->b1 - r->b0) / r->B;
+    r->ac = (struct adamw_config){
+        .lr = o->lr,
+        .min_lr = o->min_lr,
+        .warmup_steps = o->warmup,
+        .total_steps = o->steps,
         .beta1 = 0.9,
         .beta2 = 0.95,
         .eps = 1e-8,
-        .weight_decay = o.weight_decay,
-        .grad_clip = o.clip,
+        .weight_decay = o->weight_decay,
+        .grad_clip = o->clip,
     };
-    if (o.min_lr > o.lr || o.warmup > o.steps) {
-        nh_errorf(&err, NH_EINVAL, "%s",
-                  o.min_lr > o.lr ? "--min-lr is above --lr"
-                                  : "--warmup is longer than --steps");
-        goto fail;
-    }
+    if (o->min_lr > o->lr || o->warmup > o->steps)
+        return nh_errorf(err, NH_EINVAL, "%s",
+                         o->min_lr > o->lr ? "--min-lr is above --lr"
+                                           : "--warmup is longer than --steps");
 
-    if (tokdir_open(&d, o.data, 0, &err) < 0)
-        goto fail;
-    if (tokdir_vocab(d) > (uint32_t)cfg.vocab) {
-        nh_errorf(&err, NH_EINVAL,
-                  "model vocabulary %d of '%s' is smaller than the "
-                  "tokenizer's %u of '%s'",
-                  cfg.vocab, o.config, tokdir_vocab(d), o.data);
-        goto fail;
+    if (tokdir_open(&r->d, o->data, 0, err) < 0)
+        return -1;
+    if (tokdir_vocab(r->d) > (uint32_t)r->cfg.vocab)
+        return nh_errorf(err, NH_EINVAL,
+                         "model vocabulary %d of '%s' is smaller than the "
+                         "tokenizer's %u of '%s'",
+                         r->cfg.vocab, o->config, tokdir_vocab(r->d), o->data);
+    ntok = tokdir_tokens(r->d);
+    r->nheld = 0;
+    if (o->eval_every > 0) {
+        r->nheld = ntok / 100;
+        if (r->nheld < (uint64_t)r->T + 1)
+            r->nheld = (uint64_t)r->T + 1;
     }
-    ntok = tokdir_tokens(d);
-    nheld = 0;
-    if (o.eval_every > 0) {
-        nheld = ntok / 100;
-        if (nheld < (uint64_t)T + 1)
-            nheld = (uint64_t)T + 1;
-    }
-    if (ntok < nheld + (uint64_t)T + 1) {
-        nh_errorf(&err, NH_EINVAL,
-                  "'%s' has %llu tokens: too few for windows of %d tokens%s",
-                  o.data, (unsigned long long)ntok, T + 1,
-                  nheld ? " and a held-out range" : "");
-        goto fail;
-    }
-    ntrain = ntok - nheld;
+    if (ntok < r->nheld + (uint64_t)r->T + 1)
+        return nh_errorf(
+            err, NH_EINVAL,
+            "'%s' has %llu tokens: too few for windows of %d tokens%s", o->data,
+            (unsigned long long)ntok, r->T + 1,
+            r->nheld ? " and a held-out range" : "");
+    r->ntrain = ntok - r->nheld;
 
-    if (mkdir(o.out, 0777) < 0 && errno != EEXIST) {
-        nh_error_errno(&err, "cannot create '%s'", o.out);
-        goto fail;
-    }
-    config_text(&conf, &cfg, &o, &ac, ntrain, nheld);
-    math_key(&key, &cfg, &ac, &o, ntrain);
-    omp_set_num_threads((int)o.threads);
-    openblas_set_num_threads((int)o.threads);
-    if (model_init(&m, &cfg, o.seed, &err) < 0 ||
-        adamw_init(&opt, &ac, m.nparams, &err) < 0)
-        goto fail;
-    rng.s = o.seed ^ 0x6a09e667f3bcc909ULL;
-    cs = (struct ckpt_state){
-        .n = m.nparams,
-        .params = m.params,
-        .m = opt.m,
-        .v = opt.v,
-        .key = strbuf_str(&key),
-    };
-    if (o.resume) {
-        if (ckpt_load(o.out, &cs, &err) < 0)
-            goto fail;
-        first = cs.step;
-        rng.s = cs.rng;
-        opt.t = cs.adam_t;
-    }
+    if (rank == 0 && mkdir(o->out, 0777) < 0 && errno != EEXIST)
+        return nh_error_errno(err, "cannot create '%s'", o->out);
+    config_text(&r->conf, &r->cfg, o, &r->ac, size, r->ntrain, r->nheld);
+    math_key(&r->key, &r->cfg, &r->ac, o, r->ntrain);
+    omp_set_num_threads((int)o->threads);
+    openblas_set_num_threads((int)o->threads);
+    if (model_init(&r->m, &r->cfg, o->seed, err) < 0 ||
+        dp_setup(&r->dp, &r->m,
+                 (size_t)(o->bucket_mb * 1024 * 1024 / sizeof(float)),
+                 o->zero > 0, err) < 0 ||
+        adamw_init(&r->opt, &r->ac, r->dp.shard_n, err) < 0)
+        return -1;
+    r->win = malloc(sizeof(*r->win) * ((size_t)r->T + 1));
+    r->tok = malloc(sizeof(*r->tok) * (size_t)(r->b1 - r->b0) * (size_t)r->T);
+    r->tgt = malloc(sizeof(*r->tgt) * (size_t)(r->b1 - r->b0) * (size_t)r->T);
+    if (!r->win || !r->tok || !r->tgt)
+        return nh_errorf(err, NH_ENOMEM, "out of memory for a batch of %d x %d",
+                         r->B, r->T);
+    return 0;
+}
 
-    strbuf_addf(&path, "%s/config.json", o.out);
-    if (write_text(strbuf_str(&path), &conf, &err) < 0)
-        goto fail;
-    strbuf_reset(&path);
-    strbuf_addf(&path, "%s/metrics.jsonl", o.out);
-    if (o.resume && truncate_metrics(strbuf_str(&path), first, &err) < 0)
-        goto fail;
-    if (!(mf = fopen(strbuf_str(&path), o.resume ? "a" : "w"))) {
-        nh_error_errno(&err, "cannot create '%s'", strbuf_str(&path));
-        goto fail;
-    }
-    win = malloc(sizeof(*win) * ((size_t)T + 1));
-    tok = malloc(sizeof(*tok) * (size_t)B * (size_t)T);
-    tgt = malloc(sizeof(*tgt) * (size_t)B * (size_t)T);
-    if (!win || !tok || !tgt) {
-        nh_errorf(&err, NH_ENOMEM, "out of memory for a batch of %d x %d", B,
-                  T);
-        goto fail;
-    }
+/* Rank 0 loads the newest usable checkpoint; every rank gets its state. */
+static int
+resume(struct run *r, struct ckpt_state *cs, struct run_rng *rng, long *first,
+       struct nh_error *err)
+{
+    float *mf = NULL, *vf = NULL;
+    uint64_t st[3] = {0};
+    int rc = 0;
 
-    peak = measure_peak();
-    strbuf_addf(&line,
-                "{\"event\":\"peak\",\"gflops\":%.6g,\"threads\":%ld,"
-                "\"params\":%zu}",
-                peak, o.threads, m.nparams);
-    if (emit(o.resume ? NULL : mf, strbuf_str(&path), strbuf_str(&line), &err) <
-        0) /* a resumed run's file has its peak line */
-        goto fail;
-    flops_tok = 3.0 * model_flops_per_token(&cfg, T);
-
-    for (step = first; step < o.steps; step++) {
-        double t0 = now_s(), lr, gnorm, sec, tps, gf;
-        float loss;
-
-        if (fill_batch(d, &rng, 0, ntrain - (uint64_t)T, B, T, win, tok, tgt) <
-            0) {
-            nh_errorf(&err, NH_EIO, "cannot read tokens of '%s'", o.data);
-            goto fail;
+    if (r->dp.rank == 0) {
+        if (r->dp.zero) {
+            mf = malloc(sizeof(float) * r->m.nparams);
+            vf = malloc(sizeof(float) * r->m.nparams);
+            if (!mf || !vf)
+                rc = nh_errorf(err, NH_ENOMEM,
+                               "out of memory for the checkpoint's state");
+            cs->m = mf;
+            cs->v = vf;
         }
-        model_zero_grad(&m);
-        if (model_forward(&m, tok, tgt, B, T, &loss, &err) < 0 ||
-            model_backward(&m, &err) < 0)
+        if (rc == 0)
+            rc = ckpt_load(r->o.out, cs, err);
+        st[0] = (uint64_t)cs->step;
+        st[1] = cs->rng;
+        st[2] = (uint64_t)cs->adam_t;
+        cs->m = r->opt.m;
+        cs->v = r->opt.v;
+    }
+    if ((rc = dp_agree(&r->dp, rc)) < 0)
+        goto out;
+    if (dp_bcast(&r->dp, st, sizeof st) < 0 ||
+        dp_scatter_state(&r->dp, &r->m, &r->opt, mf, vf, err) < 0) {
+        rc = nh_errorf(err, NH_EIO, "cannot share the checkpoint");
+        goto out;
+    }
+    *first = (long)st[0];
+    rng->s = st[1];
+    r->opt.t = (long)st[2];
+out:
+    free(mf);
+    free(vf);
+    return rc;
+}
+
+/* Rank 0 writes a checkpoint of the state after cs->step steps. */
+static int
+checkpoint(struct run *r, struct ckpt_state *cs, struct nh_error *err)
+{
+    float *mf = NULL, *vf = NULL;
+    int rc = 0;
+
+    if (r->dp.zero && r->dp.rank == 0) {
+        mf = malloc(sizeof(float) * r->m.nparams);
+        vf = malloc(sizeof(float) * r->m.nparams);
+        if (!mf || !vf)
+            rc = nh_errorf(err, NH_ENOMEM,
+                           "out of memory for the checkpoint's state");
+    }
+    if ((rc = dp_agree(&r->dp, rc)) < 0)
+        goto out;
+    if ((rc = dp_gather_moments(&r->dp, &r->opt, mf, vf, err)) < 0)
+        goto out;
+    if (r->dp.rank == 0) {
+        if (r->dp.zero) {
+            cs->m = mf;
+            cs->v = vf;
+        }
+        rc =
+            ckpt_write(r->o.out, cs, strbuf_str(&r->conf), (int)r->o.keep, err);
+        cs->m = r->opt.m;
+        cs->v = r->opt.v;
+    }
+out:
+    free(mf);
+    free(vf);
+    return rc;
+}
+
+/* One metrics line to stdout and the metrics file, on rank 0. */
+static int
+report(struct run *r, FILE *mf, struct nh_error *err)
+{
+    if (r->dp.rank != 0)
+        return 0;
+    return emit(mf, strbuf_str(&r->path), strbuf_str(&r->line), err);
+}
+
+/* The mean loss over the held-out windows, every rank its share. */
+static int
+evaluate(struct run *r, double *out, struct nh_error *err)
+{
+    struct run_rng erng = {EVAL_SEED};
+    double sum = 0;
+    float loss;
+    long i;
+    int rc = 0;
+
+    for (i = 0; i < r->o.eval_batches && rc == 0; i++) {
+        if (fill_batch(r->d, &erng, r->ntrain, r->nheld - (uint64_t)r->T, r->B,
+                       r->b0, r->b1, r->T, r->win, r->tok, r->tgt) < 0)
+            rc =
+                nh_errorf(err, NH_EIO, "cannot read tokens of '%s'", r->o.data);
+        else if (model_forward(&r->m, r->tok, r->tgt, r->b1 - r->b0, r->T,
+                               &loss, err) < 0)
+            rc = -1;
+        else
+            sum += r->share * loss;
+    }
+    if ((rc = dp_agree(&r->dp, rc)) < 0)
+        return rc;
+    *out = dp_sum(&r->dp, sum) / (double)r->o.eval_batches;
+    return 0;
+}
+
+int
+run_command(int argc, char **argv)
+{
+    struct run r = {
+        .o =
+            {
+                .steps = 100,
+                .batch = 8,
+                .lr = 3e-4,
+                .weight_decay = 0.1,
+                .clip = 1.0,
+                .seed = 1,
+                .eval_batches = 4,
+                .keep = 3,
+                .bucket_mb = 25,
+            },
+        .line = STRBUF_INIT,
+        .path = STRBUF_INIT,
+        .conf = STRBUF_INIT,
+        .key = STRBUF_INIT,
+    };
+    struct run_opts *o = &r.o;
+    struct nh_error err = {0};
+    struct run_rng rng;
+    struct ckpt_state cs;
+    double peak, flops_tok;
+    bool tty = isatty(2), r0failed;
+    int rc;
+    long step, first = 0;
+
+    if ((rc = parse_opts(argc, argv, o)) >= 0)
+        return rc;
+    if (dp_init(&r.dp, NULL, NULL, &err) < 0) {
+        fprintf(stderr, "nh-train: run: %s\n", err.msg);
+        return 1;
+    }
+    tty = tty && r.dp.rank == 0;
+    if (!o->threads) /* the cores, shared by this node's ranks */
+        o->threads = omp_get_num_procs() / r.dp.local_size;
+    if (o->threads < 1)
+        o->threads = 1;
+    rc = dp_agree(&r.dp, setup(&r, &err));
+    if (rc < 0)
+        goto fail;
+    rng.s = o->seed ^ 0x6a09e667f3bcc909ULL;
+    cs = (struct ckpt_state){
+        .n = r.m.nparams,
+        .params = r.m.params,
+        .m = r.opt.m,
+        .v = r.opt.v,
+        .key = strbuf_str(&r.key),
+    };
+    if (o->resume && (rc = resume(&r, &cs, &rng, &first, &err)) < 0)
+        goto fail;
+
+    if (r.dp.rank == 0) {
+        strbuf_addf(&r.path, "%s/config.json", o->out);
+        if (write_text(strbuf_str(&r.path), &r.conf, &err) < 0)
+            rc = -1;
+        strbuf_reset(&r.path);
+        strbuf_addf(&r.path, "%s/metrics.jsonl", o->out);
+        if (rc == 0 && o->resume &&
+            truncate_metrics(strbuf_str(&r.path), first, &err) < 0)
+            rc = -1;
+        if (rc == 0 &&
+            !(r.mf = fopen(strbuf_str(&r.path), o->resume ? "a" : "w")))
+            rc =
+                nh_error_errno(&err, "cannot create '%s'", strbuf_str(&r.path));
+    }
+    if ((rc = dp_agree(&r.dp, rc)) < 0)
+        goto fail;
+
+    /* every rank measures at once: the sum is the run's peak */
+    peak = dp_sum(&r.dp, measure_peak());
+    strbuf_addf(&r.line,
+                "{\"event\":\"peak\",\"gflops\":%.6g,\"threads\":%ld,"
+                "\"ranks\":%d,\"params\":%zu}",
+                peak, o->threads, r.dp.size, r.m.nparams);
+    /* a resumed run's file has its peak line */
+    rc = report(&r, o->resume ? NULL : r.mf, &err);
+    if ((rc = dp_agree(&r.dp, rc)) < 0)
+        goto fail;
+    flops_tok = 3.0 * model_flops_per_token(&r.cfg, r.T);
+
+    for (step = first; step < o->steps; step++) {
+        double t0 = now_s(), lr, gnorm, sec, tps, gf, gloss, rss;
+        float loss = 0;
+
+        rc = 0;
+        if (fill_batch(r.d, &rng, 0, r.ntrain - (uint64_t)r.T, r.B, r.b0, r.b1,
+                       r.T, r.win, r.tok, r.tgt) < 0)
+            rc = nh_errorf(&err, NH_EIO, "cannot read tokens of '%s'", o->data);
+        model_zero_grad(&r.m);
+        if (rc == 0 && model_forward(&r.m, r.tok, r.tgt, r.b1 - r.b0, r.T,
+                                     &loss, &err) < 0)
+            rc = -1;
+        if ((rc = dp_agree(&r.dp, rc)) < 0)
             goto fail;
-        gnorm = grad_clip(m.grads, m.nparams, ac.grad_clip);
-        lr = adamw_lr(&ac, step);
-        if (adamw_step(&opt, &m, lr, &err) < 0)
+        dp_begin(&r.dp, r.share);
+        if (model_backward(&r.m, &err) < 0 || dp_end(&r.dp, &err) < 0)
             goto fail;
+        lr = adamw_lr(&r.ac, step);
+        if (dp_step(&r.dp, &r.m, &r.opt, lr, r.ac.grad_clip, &gnorm, &err) < 0)
+            goto fail;
+        gloss = dp_sum(&r.dp, r.share * loss);
+        rss = dp_max(&r.dp, max_rss_mb());
         sec = now_s() - t0;
-        tps = (double)B * T / (sec > 0 ? sec : 1e-9);
+        tps = (double)r.B * r.T / (sec > 0 ? sec : 1e-9);
         gf = tps * flops_tok / 1e9;
-        if (!isfinite(loss)) {
-            nh_errorf(&err, NH_EINVAL, "loss is %g at step %ld", (double)loss,
+        if (!isfinite(gloss)) {
+            nh_errorf(&err, NH_EINVAL, "loss is %g at step %ld", gloss,
                       step + 1);
             goto fail;
         }
-        strbuf_reset(&line);
-        strbuf_addf(&line,
+        strbuf_reset(&r.line);
+        strbuf_addf(&r.line,
                     "{\"step\":%ld,\"loss\":%.9g,\"lr\":%.9g,"
                     "\"grad_norm\":%.6g,\"tokens_per_s\":%.6g,"
-                    "\"gflops\":%.6g,\"mfu\":%.6g,\"seconds\":%.6g}",
-                    step + 1, (double)loss, lr, gnorm, tps, gf,
-                    peak > 0 ? gf / peak : 0.0, sec);
-        if (emit(mf, strbuf_str(&path), strbuf_str(&line), &err) < 0)
-            goto fail;
+                    "\"gflops\":%.6g,\"mfu\":%.6g,\"seconds\":%.6g,"
+                    "\"max_rss_mb\":%.1f}",
+                    step + 1, (double)(float)gloss, lr, gnorm, tps, gf,
+                    peak > 0 ? gf / peak : 0.0, sec, rss);
+        rc = report(&r, r.mf, &err);
         if (tty)
             fprintf(stderr,
                     "step %ld/%ld  loss %.4f  lr %.3g  |g| %.3g  "
                     "%.0f tok/s  %.2f GFLOP/s  mfu %.1f%%\n",
-                    step + 1, o.steps, (double)loss, lr, gnorm, tps, gf,
+                    step + 1, o->steps, gloss, lr, gnorm, tps, gf,
                     peak > 0 ? 100 * gf / peak : 0.0);
 
-        if (o.eval_every > 0 &&
-            ((step + 1) % o.eval_every == 0 || step + 1 == o.steps)) {
-            double sum = 0;
-            long i;
+        if (rc == 0 && o->eval_every > 0 &&
+            ((step + 1) % o->eval_every == 0 || step + 1 == o->steps)) {
+            double el;
 
-            erng.s = EVAL_SEED;
-            for (i = 0; i < o.eval_batches; i++) {
-                if (fill_batch(d, &erng, ntrain, nheld - (uint64_t)T, B, T, win,
-                               tok, tgt) < 0) {
-                    nh_errorf(&err, NH_EIO, "cannot read tokens of '%s'",
-                              o.data);
-                    goto fail;
-                }
-                if (model_forward(&m, tok, tgt, B, T, &loss, &err) < 0)
-                    goto fail;
-                sum += loss;
-            }
-            strbuf_reset(&line);
-            strbuf_addf(&line,
-                        "{\"event\":\"eval\",\"step\":%ld,\"loss\":%.9g}",
-                        step + 1, sum / (double)o.eval_batches);
-            if (emit(mf, strbuf_str(&path), strbuf_str(&line), &err) < 0)
+            if ((rc = evaluate(&r, &el, &err)) < 0)
                 goto fail;
+            strbuf_reset(&r.line);
+            strbuf_addf(&r.line,
+                        "{\"event\":\"eval\",\"step\":%ld,\"loss\":%.9g}",
+                        step + 1, el);
+            rc = report(&r, r.mf, &err);
             if (tty)
-                fprintf(stderr, "eval at step %ld  loss %.4f\n", step + 1,
-                        sum / (double)o.eval_batches);
+                fprintf(stderr, "eval at step %ld  loss %.4f\n", step + 1, el);
         }
-        if (o.ckpt_every > 0 && (step + 1) % o.ckpt_every == 0) {
+        if ((rc = dp_agree(&r.dp, rc)) < 0)
+            goto fail;
+        if (o->ckpt_every > 0 && (step + 1) % o->ckpt_every == 0) {
             cs.step = step + 1;
             cs.rng = rng.s;
-            cs.adam_t = opt.t;
-            if (ckpt_write(o.out, &cs, strbuf_str(&conf), (int)o.keep, &err) <
-                0)
+            cs.adam_t = r.opt.t;
+            if ((rc = dp_agree(&r.dp, checkpoint(&r, &cs, &err))) < 0)
                 goto fail;
         }
     }
     rc = 0;
     goto out;
 fail:
-    fprintf(stderr, "nh-train: run: %s\n", err.msg);
+    /* every rank is here after the same agreement; rank 0 names the
+     * failure, others only their own when rank 0 has none */
+    r0failed = err.msg[0] != 0;
+    if (dp_bcast(&r.dp, &r0failed, sizeof r0failed) < 0)
+        r0failed = false;
+    if (r.dp.rank == 0 && err.msg[0])
+        fprintf(stderr, "nh-train: run: %s\n", err.msg);
+    else if (r.dp.rank > 0 && err.msg[0] && !r0failed)
+        fprintf(stderr, "nh-train: run: rank %d: %s\n", r.dp.rank, err.msg);
+    rc = 1;
 out:
-    if (mf && fclose(mf) && rc == 0) {
+    if (r.mf && fclose(r.mf) && rc == 0) {
         fprintf(stderr, "nh-train: run: cannot write '%s'\n",
-                strbuf_str(&path));
+                strbuf_str(&r.path));
         rc = 1;
     }
-    free(win);
-    free(tok);
-    free(tgt);
-    adamw_free(&opt);
-    model_free(&m);
-    tokdir_close(d);
-    strbuf_release(&line);
-    strbuf_release(&path);
-    strbuf_release(&conf);
-    strbuf_release(&key);
+    free(r.win);
+    free(r.tok);
+    free(r.tgt);
+    adamw_free(&r.opt);
+    model_free(&r.m);
+    tokdir_close(r.d);
+    strbuf_release(&r.line);
+    strbuf_release(&r.path);
+    strbuf_release(&r.conf);
+    strbuf_release(&r.key);
+    dp_finalize(&r.dp);
     return rc;
 }

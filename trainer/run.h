@@ -1,10 +1,10 @@
 /* run.h - `nh-train run`: train a model on a token directory
  *
- * One process (no MPI): the model of a config JSON (model.h) trained with
- * AdamW (optim.h) on random windows of a token directory (tokshard.h), one
- * JSON line of metrics a step on stdout and in RUN_DIR/metrics.jsonl, and
- * with --ckpt-every checkpoints that --resume continues from exactly
- * (ckpt.h). main.c's command table calls run_command; docs/TRAINER.md
+ * The model of a config JSON (model.h) trained with AdamW (optim.h) on
+ * random windows of a token directory (tokshard.h), in one process or
+ * data parallel under mpirun (dp.h), one JSON line of metrics a step on
+ * stdout and in RUN_DIR/metrics.jsonl, and with --ckpt-every checkpoints
+ * that --resume continues from exactly (ckpt.h). main.c's command table calls run_command; docs/TRAINER.md
  * ("Training", "Checkpoints and resume") describes the options and files.
  */
 #ifndef NH_RUN_H

@@ -34,7 +34,7 @@ evals = [l for l in lines if l.get("event") == "eval"]
 assert len(lines) == 1 + 40 + 2, len(lines)
 assert [s["step"] for s in steps] == list(range(1, 41))
 keys = {"step", "loss", "lr", "grad_norm", "tokens_per_s", "gflops", "mfu",
-        "seconds"}
+        "seconds", "max_rss_mb"}
 for s in steps:
     assert set(s) == keys, s
     for k in keys:

@@ -359,6 +359,46 @@ TEST(adamw_hand)
     adamw_free(&o);
 }
 
+/* adamw_update over pieces (a ZeRO rank's shard, cut across tensor
+ * boundaries) gives the whole step's parameters bit for bit. */
+TEST(adamw_pieces)
+{
+    struct model a, b;
+    struct adamw oa, ob;
+    struct adamw_config ac = {
+        .lr = 0.01,
+        .total_steps = 10,
+        .beta1 = 0.9,
+        .beta2 = 0.95,
+        .eps = 1e-8,
+        .weight_decay = 0.1,
+    };
+    size_t i, cut[] = {0, 7, 300, 301, 0}, n;
+    int step, k;
+
+    CHECK(model_init(&a, &tiny, 3, NULL) == 0);
+    CHECK(model_init(&b, &tiny, 3, NULL) == 0);
+    CHECK(adamw_init(&oa, &ac, a.nparams, NULL) == 0);
+    CHECK(adamw_init(&ob, &ac, b.nparams, NULL) == 0);
+    n = a.nparams;
+    cut[4] = n;
+    for (step = 0; step < 3; step++) {
+        for (i = 0; i < n; i++)
+            a.grads[i] = b.grads[i] = (float)sin((double)(i * 7 + step));
+        CHECK(adamw_step(&oa, &a, 0.01, NULL) == 0);
+        ob.t++;
+        for (k = 3; k >= 0; k--) /* any order */
+            adamw_update(&ob, &b, cut[k], cut[k + 1] - cut[k], b.grads + cut[k],
+                         ob.m + cut[k], ob.v + cut[k], 0.01);
+    }
+    CHECK(memcmp(a.params, b.params, n * sizeof(float)) == 0);
+    CHECK(memcmp(oa.v, ob.v, n * sizeof(float)) == 0);
+    model_free(&a);
+    model_free(&b);
+    adamw_free(&oa);
+    adamw_free(&ob);
+}
+
 TEST(adamw_bad_config)
 {
     struct adamw o;
@@ -494,6 +534,7 @@ main(void)
     RUN(init_deterministic);
     RUN(bad_calls);
     RUN(adamw_hand);
+    RUN(adamw_pieces);
     RUN(adamw_bad_config);
     RUN(schedule);
     RUN(clip);
