@@ -885,11 +885,11 @@ plan_command(int argc, char **argv)
     struct nh_error err = {0};
     struct strbuf sb = STRBUF_INIT;
     struct plan *v = NULL;
-    int c, top = 5, n = 0, json = 0, rc = 1, seq;
+    int c, li, top = 5, n = 0, json = 0, rc = 1, seq;
 
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    while ((li = -1, c = getopt_long(argc, argv, ":h", longopts, &li)) != -1) {
         bool ok = true;
 
         switch (c) {
@@ -939,8 +939,8 @@ plan_command(int argc, char **argv)
             return 2;
         }
         if (!ok) {
-            fprintf(stderr, "nh-train: plan: bad value '%s' for '%s'\n", optarg,
-                    argv[optind - 1]);
+            fprintf(stderr, "nh-train: plan: bad value '%s' for '--%s'\n",
+                    optarg, li >= 0 ? longopts[li].name : "?");
             return 2;
         }
     }
