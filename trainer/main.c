@@ -4,8 +4,9 @@
  * (to add one: a cmd_x function, a line in the table, a line in the
  * usage text, a test). Today: the tokenizer (train, encode, decode,
  * info), `tokenize`, which turns JSONL shards into token shards for
- * training, `tokens`, which checks and reads them, and `run` (run.c),
- * which trains a model on them. Exit status: 0 success,
+ * training, `tokens`, which checks and reads them, `run` (run.c),
+ * which trains a model on them, and `plan` (plan.c), which predicts how
+ * to split a model over many devices. Exit status: 0 success,
  * 1 failure, 2 bad usage.
  */
 #include <cjson/cJSON.h>
