@@ -4,8 +4,9 @@
  * (to add one: a cmd_x function, a line in the table, a line in the
  * usage text, a test). Today: the tokenizer (train, encode, decode,
  * info), `tokenize`, which turns JSONL shards into token shards for
- * training, `tokens`, which checks and reads them, and `run` (run.c),
- * which trains a model on them. Exit status: 0 success,
+ * training, `tokens`, which checks and reads them, `run` (run.c),
+ * which trains a model on them, and `plan` (plan.c), which predicts how
+ * to split a model over many devices. Exit status: 0 success,
  * 1 failure, 2 bad usage.
  */
 #include <cjson/cJSON.h>
@@ -25,6 +26,7 @@
 #include "hash.h"
 #include "jsonl.h"
 #include "log.h"
+#include "plan.h"
 #include "run.h"
 #include "strbuf.h"
 #include "tokshard.h"
@@ -43,6 +45,8 @@ static const char usage_text[] =
     "       nh-train tokens check DIR\n"
     "       nh-train tokens read DIR START COUNT\n"
     "       nh-train run --config MODEL.json --data DIR --out RUN_DIR "
+    "[options]\n"
+    "       nh-train plan --model MODEL.json --cluster CLUSTER.json "
     "[options]\n"
     "\n"
     "The trainer of naohai. The tokenizer is a byte-level BPE: any bytes\n"
@@ -68,6 +72,9 @@ static const char usage_text[] =
     "run               train the model of MODEL.json on the tokens of DIR\n"
     "                  (one process); metrics as JSON lines on stdout and\n"
     "                  in RUN_DIR/metrics.jsonl; `nh-train run --help`\n"
+    "plan              the fastest data x tensor x pipeline splits of a\n"
+    "                  model over a cluster that fit in memory, predicted;\n"
+    "                  `nh-train plan --help`\n"
     "\n"
     "See docs/TRAINER.md.\n";
 
@@ -861,10 +868,9 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"tokenizer", cmd_tokenizer},
-    {"tokenize", cmd_tokenize},
-    {"tokens", cmd_tokens},
-    {"run", run_command},
+    {"tokenizer", cmd_tokenizer}, {"tokenize", cmd_tokenize},
+    {"tokens", cmd_tokens},       {"run", run_command},
+    {"plan", plan_command},
 };
 
 int
