@@ -5,7 +5,9 @@
  * y = x W^T), the element-wise work (norms, rotary, softmax, SwiGLU,
  * cross-entropy) runs in OpenMP loops whose results do not depend on the
  * thread count (no floating-point reductions across threads), so a run
- * is reproducible bit for bit on one machine. The optimizer (optim.c)
+ * is reproducible bit for bit on one machine. The matrix products are
+ * split across the same OpenMP threads (gemm), with OpenBLAS kept at one
+ * thread, so that one thread pool does all the work. The optimizer (optim.c)
  * and the future data-parallel layer work on the flat parameter and
  * gradient blocks this file lays out.
  */
