@@ -190,6 +190,7 @@ bench: $(B)/nh-clean $(B)/nhd $(B)/nh-load $(B)/nh-review-load $(B)/nh-train \
 	@NH_BIN=$(abspath $(B)) scripts/bench-classifier
 	@NH_BIN=$(abspath $(B)) scripts/bench-lm
 	@NH_BIN=$(abspath $(B)) scripts/bench-tokenizer
+	@NH_BIN=$(abspath $(B)) scripts/bench-train
 
 format-check:
 	clang-format --dry-run --Werror common/*.[ch] pipeline/*.[ch] \

@@ -873,6 +873,22 @@ static const struct command commands[] = {
     {"plan", plan_command},
 };
 
+/* `run` puts OpenMP's idle threads to sleep at once (OMP_WAIT_POLICY=
+ * PASSIVE) unless the environment chose a policy: libgomp reads it only at
+ * load time, so the process executes itself again with it set. With the
+ * default policy idle workers spin for a while after every parallel
+ * region, which on a machine with as many cores as threads, shared with
+ * other work, took a quarter of nh-train run's CPU time (docs/TRAINER.md,
+ * "Speed"). A failed exec carries on with the default. */
+static void
+omp_passive(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY") ||
+        setenv("OMP_WAIT_POLICY", "PASSIVE", 1) < 0)
+        return;
+    execv("/proc/self/exe", argv);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -888,6 +904,8 @@ main(int argc, char **argv)
         printf("nh-train %s\n", VERSION);
         return 0;
     }
+    if (!strcmp(argv[1], "run"))
+        omp_passive(argv);
     for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].run(argc - 1, argv + 1);

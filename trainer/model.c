@@ -5,7 +5,9 @@
  * y = x W^T), the element-wise work (norms, rotary, softmax, SwiGLU,
  * cross-entropy) runs in OpenMP loops whose results do not depend on the
  * thread count (no floating-point reductions across threads), so a run
- * is reproducible bit for bit on one machine. The optimizer (optim.c)
+ * is reproducible bit for bit on one machine. The matrix products are
+ * split across the same OpenMP threads (gemm), with OpenBLAS kept at one
+ * thread, so that one thread pool does all the work. The optimizer (optim.c)
  * and the future data-parallel layer work on the flat parameter and
  * gradient blocks this file lays out.
  */
@@ -18,6 +20,7 @@
 
 #include <cblas.h>
 #include <cjson/cJSON.h>
+#include <omp.h>
 
 /* Per-layer tensors, in the order they sit in the parameter block. */
 enum {
@@ -488,13 +491,71 @@ nomem:
 
 /* ---- building blocks ------------------------------------------------- */
 
+/* C (M,N) = alpha op(A) op(B) + beta C, row-major, split across the
+ * OpenMP threads: each thread runs a single-threaded cblas_sgemm on its
+ * share of C's rows (or columns, when C is wider than tall), in slices of
+ * 16. model_forward and model_backward keep OpenBLAS at one thread
+ * (blas_single), so OpenMP is the only thread pool: OpenBLAS's own
+ * threads and OpenMP's idle workers otherwise spin against each other on
+ * a machine with as many cores as threads. Every element of C is still
+ * one sgemm's dot product over all of K, as in an unsplit call. */
+static void
+gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A,
+     int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans;
+    enum CBLAS_TRANSPOSE TB = tb ? CblasTrans : CblasNoTrans;
+    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    bool split_m = M >= N;
+
+    if (nt <= 1 || (double)M * N * K < 1e6) {
+        cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, alpha, A, lda, B, ldb, beta,
+                    C, ldc);
+        return;
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        int len = split_m ? M : N;
+        int chunk = ((len + n - 1) / n + 15) / 16 * 16;
+        int lo = t * chunk, hi = lo + chunk < len ? lo + chunk : len;
+
+        if (lo < hi && split_m)
+            cblas_sgemm(CblasRowMajor, TA, TB, hi - lo, N, K, alpha,
+                        A + (ta ? (size_t)lo : (size_t)lo * lda), lda, B, ldb,
+                        beta, C + (size_t)lo * ldc, ldc);
+        else if (lo < hi)
+            cblas_sgemm(CblasRowMajor, TA, TB, M, hi - lo, K, alpha, A, lda,
+                        B + (tb ? (size_t)lo * ldb : (size_t)lo), ldb, beta,
+                        C + lo, ldc);
+    }
+}
+
+/* OpenBLAS at one thread for the duration of a forward or backward (see
+ * gemm); returns the count to restore. */
+static int
+blas_single(void)
+{
+    int n = openblas_get_num_threads();
+
+    if (n != 1)
+        openblas_set_num_threads(1);
+    return n;
+}
+
+static void
+blas_restore(int n)
+{
+    if (n != 1)
+        openblas_set_num_threads(n);
+}
+
 /* y (N,out) = x (N,in) W^T + beta y, W (out,in) */
 static void
 linear_fwd(float *y, const float *x, const float *W, int N, int in, int out,
            float beta)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, in, 1.0f, x,
-                in, W, in, beta, y, out);
+    gemm(false, true, N, out, in, 1.0f, x, in, W, in, beta, y, out);
 }
 
 /* dx (N,in) = dy W + beta_dx dx; dW (out,in) += dy^T x */
@@ -502,10 +563,8 @@ static void
 linear_bwd(float *dx, float *dW, const float *dy, const float *x,
            const float *W, int N, int in, int out, float beta_dx)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, in, out, 1.0f, dy,
-                out, W, in, beta_dx, dx, in);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, N, 1.0f, dy,
-                out, x, in, 1.0f, dW, in);
+    gemm(false, false, N, in, out, 1.0f, dy, out, W, in, beta_dx, dx, in);
+    gemm(true, false, out, in, N, 1.0f, dy, out, x, in, 1.0f, dW, in);
 }
 
 /* y = x * r * w with r = 1/sqrt(mean(x^2) + eps), per row of (N,C) */
@@ -555,14 +614,22 @@ rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x,
         for (k = 0; k < C; k++)
             dxr[k] += rn * (dyr[k] * w[k] - xr[k] * rn * mean);
     }
+    /* dw per block of 64 columns, each column summed over the rows in
+     * order (the same sums as one column at a time, read row-wise) */
 #pragma omp parallel for schedule(static)
-    for (c = 0; c < C; c++) {
-        double s = 0;
-        int k;
+    for (c = 0; c < C; c += 64) {
+        double s[64] = {0};
+        int k, j, cw = C - c < 64 ? C - c : 64;
 
-        for (k = 0; k < N; k++)
-            s += (double)dy[(size_t)k * C + c] * x[(size_t)k * C + c] * r[k];
-        dw[c] += (float)s;
+        for (k = 0; k < N; k++) {
+            const float *dyr = dy + (size_t)k * C + c;
+            const float *xr = x + (size_t)k * C + c;
+
+            for (j = 0; j < cw; j++)
+                s[j] += (double)dyr[j] * xr[j] * r[k];
+        }
+        for (j = 0; j < cw; j++)
+            dw[c + j] += (float)s[j];
     }
 }
 
@@ -593,101 +660,87 @@ rope(const struct model *m, float *x, int N, int T, int dir)
 }
 
 /* Causal softmax attention for every (b,h): att = softmax(q k^T / sqrt(hd))
- * with keys j <= i, ay = att v. */
+ * with keys j <= i, ay = att v. The (b,h) pairs are shared out among the
+ * OpenMP threads, each doing its pair's two products (single-threaded
+ * sgemm) and softmax while the block is in cache. */
 static void
 attention_fwd(const struct model *m, struct model_layer_acts *a, int B, int T)
 {
-    int C = m->cfg.dim, NH = m->cfg.heads, hd = C / NH, b, h, r;
+    int C = m->cfg.dim, NH = m->cfg.heads, hd = C / NH, bh;
     float scale = 1.0f / sqrtf((float)hd);
-    int rows = B * NH * T;
 
-    for (b = 0; b < B; b++)
-        for (h = 0; h < NH; h++) {
-            size_t off = (size_t)b * T * C + (size_t)h * hd;
-
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd,
-                        scale, a->q + off, C, a->k + off, C, 0.0f,
-                        a->att + ((size_t)b * NH + h) * T * T, T);
-        }
 #pragma omp parallel for schedule(static)
-    for (r = 0; r < rows; r++) {
-        float *p = a->att + (size_t)r * T, mx = p[0];
-        int i = r % T, j;
-        double sum = 0;
+    for (bh = 0; bh < B * NH; bh++) {
+        size_t off = (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * hd;
+        float *att = a->att + (size_t)bh * T * T;
+        int i;
 
-        for (j = 1; j <= i; j++)
-            mx = p[j] > mx ? p[j] : mx;
-        for (j = 0; j <= i; j++) {
-            p[j] = expf(p[j] - mx);
-            sum += p[j];
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale,
+                    a->q + off, C, a->k + off, C, 0.0f, att, T);
+        for (i = 0; i < T; i++) {
+            float *p = att + (size_t)i * T, mx = p[0];
+            double sum = 0;
+            int j;
+
+            for (j = 1; j <= i; j++)
+                mx = p[j] > mx ? p[j] : mx;
+            for (j = 0; j <= i; j++) {
+                p[j] = expf(p[j] - mx);
+                sum += p[j];
+            }
+            for (j = 0; j <= i; j++)
+                p[j] = (float)(p[j] / sum);
+            for (; j < T; j++)
+                p[j] = 0.0f;
         }
-        for (j = 0; j <= i; j++)
-            p[j] = (float)(p[j] / sum);
-        for (; j < T; j++)
-            p[j] = 0.0f;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f,
+                    att, T, a->v + off, C, 0.0f, a->ay + off, C);
     }
-    for (b = 0; b < B; b++)
-        for (h = 0; h < NH; h++) {
-            size_t off = (size_t)b * T * C + (size_t)h * hd;
-
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T,
-                        1.0f, a->att + ((size_t)b * NH + h) * T * T, T,
-                        a->v + off, C, 0.0f, a->ay + off, C);
-        }
 }
 
 /* From day (N,C) to dq, dk, dv (N,C) (rotated q, k); datt (B,NH,T,T) is
- * scratch. */
+ * scratch. One (b,h) pair per OpenMP iteration, as in the forward. */
 static void
 attention_bwd(const struct model *m, const struct model_layer_acts *a,
               const float *day, float *dq, float *dk, float *dv, float *datt,
               int B, int T)
 {
-    int C = m->cfg.dim, NH = m->cfg.heads, hd = C / NH, b, h, r;
+    int C = m->cfg.dim, NH = m->cfg.heads, hd = C / NH, bh;
     float scale = 1.0f / sqrtf((float)hd);
-    int rows = B * NH * T;
 
-    for (b = 0; b < B; b++)
-        for (h = 0; h < NH; h++) {
-            size_t off = (size_t)b * T * C + (size_t)h * hd;
-            size_t aoff = ((size_t)b * NH + h) * T * T;
-
-            /* dP = dY V^T, dV = P^T dY */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f,
-                        day + off, C, a->v + off, C, 0.0f, datt + aoff, T);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f,
-                        a->att + aoff, T, day + off, C, 0.0f, dv + off, C);
-        }
-        /* dS = P (dP - rowsum(P dP)), zero above the diagonal */
 #pragma omp parallel for schedule(static)
-    for (r = 0; r < rows; r++) {
-        const float *p = a->att + (size_t)r * T;
-        float *d = datt + (size_t)r * T;
-        int i = r % T, j;
-        double dot = 0;
-        float s;
+    for (bh = 0; bh < B * NH; bh++) {
+        size_t off = (size_t)(bh / NH) * T * C + (size_t)(bh % NH) * hd;
+        const float *att = a->att + (size_t)bh * T * T;
+        float *d = datt + (size_t)bh * T * T;
+        int i;
 
-        for (j = 0; j <= i; j++)
-            dot += (double)p[j] * d[j];
-        s = (float)dot;
-        for (j = 0; j <= i; j++)
-            d[j] = p[j] * (d[j] - s);
-        for (; j < T; j++)
-            d[j] = 0.0f;
-    }
-    for (b = 0; b < B; b++)
-        for (h = 0; h < NH; h++) {
-            size_t off = (size_t)b * T * C + (size_t)h * hd;
-            size_t aoff = ((size_t)b * NH + h) * T * T;
+        /* dP = dY V^T, dV = P^T dY */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f,
+                    day + off, C, a->v + off, C, 0.0f, d, T);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f,
+                    att, T, day + off, C, 0.0f, dv + off, C);
+        /* dS = P (dP - rowsum(P dP)), zero above the diagonal */
+        for (i = 0; i < T; i++) {
+            const float *p = att + (size_t)i * T;
+            float *dr = d + (size_t)i * T, s;
+            double dot = 0;
+            int j;
 
-            /* dQ = scale dS K, dK = scale dS^T Q */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T,
-                        scale, datt + aoff, T, a->k + off, C, 0.0f, dq + off,
-                        C);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T,
-                        scale, datt + aoff, T, a->q + off, C, 0.0f, dk + off,
-                        C);
+            for (j = 0; j <= i; j++)
+                dot += (double)p[j] * dr[j];
+            s = (float)dot;
+            for (j = 0; j <= i; j++)
+                dr[j] = p[j] * (dr[j] - s);
+            for (; j < T; j++)
+                dr[j] = 0.0f;
         }
+        /* dQ = scale dS K, dK = scale dS^T Q */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, scale,
+                    d, T, a->k + off, C, 0.0f, dq + off, C);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, scale, d,
+                    T, a->q + off, C, 0.0f, dk + off, C);
+    }
 }
 
 /* ---- forward --------------------------------------------------------- */
@@ -698,7 +751,7 @@ model_forward(struct model *m, const int32_t *tokens, const int32_t *targets,
 {
     const struct model_config *c = &m->cfg;
     int C = c->dim, F = c->ffn_dim, V = c->vocab, L = c->layers;
-    int N, n, l, rc;
+    int N, n, l, rc, nblas;
     const float *embed = P(m, 0);
     const float *head = c->tied ? embed : P(m, m->ntensors - 1);
     double sum = 0;
@@ -721,6 +774,7 @@ model_forward(struct model *m, const int32_t *tokens, const int32_t *targets,
         return rc;
     memcpy(m->tokens, tokens, (size_t)N * sizeof *tokens);
     memcpy(m->targets, targets, (size_t)N * sizeof *targets);
+    nblas = blas_single();
 
 #pragma omp parallel for schedule(static)
     for (n = 0; n < N; n++)
@@ -785,6 +839,7 @@ model_forward(struct model *m, const int32_t *tokens, const int32_t *targets,
     m->loss = (float)(sum / N);
     m->have_forward = true;
     *loss = m->loss;
+    blas_restore(nblas);
     return 0;
 }
 
@@ -812,7 +867,7 @@ model_backward(struct model *m, struct nh_error *err)
 {
     const struct model_config *c = &m->cfg;
     int C = c->dim, F = c->ffn_dim, V = c->vocab, L = c->layers;
-    int B = m->B, T = m->T, N = B * T, n, l;
+    int B = m->B, T = m->T, N = B * T, n, l, nblas;
     size_t NC = (size_t)N * C, NF = (size_t)N * F;
     float *dres, *dxn, *dq, *dk, *dv, *day, *dh1, *dg, *datt, *p;
     int head_i = c->tied ? 0 : m->ntensors - 1;
@@ -822,6 +877,7 @@ model_backward(struct model *m, struct nh_error *err)
         return nh_errorf(err, NH_ECONFLICT,
                          "backward without a forward to go back through");
     m->have_forward = false;
+    nblas = blas_single();
     p = m->scratch;
     dres = p, p += NC;
     dxn = p, p += NC;
@@ -896,6 +952,7 @@ model_backward(struct model *m, struct nh_error *err)
         for (j = 0; j < C; j++)
             dE[j] += d[j];
     }
+    blas_restore(nblas);
     if (m->grads_ready)
         m->grads_ready(m->grads_ready_ctx, 0, model_layer_off(m, 0));
     return 0;
