@@ -209,12 +209,27 @@ out:
 /* ---- sizes ----------------------------------------------------------- */
 
 size_t
-model_act_floats_per_token(const struct model_config *c, int T)
+model_act_floats(const struct model_config *c, int T, enum model_recompute rc)
 {
     size_t C = (size_t)c->dim, F = (size_t)c->ffn_dim, L = (size_t)c->layers;
-    size_t per_layer = 2 + 7 * C + 3 * F + (size_t)c->heads * (size_t)T;
+    size_t att = (size_t)c->heads * (size_t)T;
+    size_t per_layer = 2 + 7 * C + 3 * F + att;
+    size_t tail = 1 + C + (size_t)c->vocab + 1;
 
-    return (L + 1) * C + L * per_layer + 1 + C + (size_t)c->vocab + 1;
+    switch (rc) {
+    case MODEL_RECOMPUTE_SELECTIVE: /* one attention-probability block */
+        return (L + 1) * C + L * (per_layer - att) + att + tail;
+    case MODEL_RECOMPUTE_FULL: /* layer inputs; one set of internals */
+        return (L + 1) * C + per_layer + tail;
+    default:
+        return (L + 1) * C + L * per_layer + tail;
+    }
+}
+
+size_t
+model_act_floats_per_token(const struct model_config *c, int T)
+{
+    return model_act_floats(c, T, MODEL_RECOMPUTE_NONE);
 }
 
 size_t
@@ -417,7 +432,7 @@ ensure_acts(struct model *m, int B, int T, struct nh_error *err)
     const struct model_config *c = &m->cfg;
     size_t N = (size_t)B * T, C = c->dim, F = c->ffn_dim, V = c->vocab;
     size_t A = (size_t)c->heads * T * N; /* (B,NH,T,T) */
-    size_t need = N * model_act_floats_per_token(c, T);
+    size_t need = N * model_act_floats(c, T, m->recompute);
     size_t sneed = N * model_scratch_floats_per_token(c, T);
     float *p;
     int l;
@@ -463,12 +478,19 @@ ensure_acts(struct model *m, int B, int T, struct nh_error *err)
     for (l = 0; l < c->layers; l++) {
         struct model_layer_acts *a = &m->layer[l];
 
+        if (l > 0 && m->recompute == MODEL_RECOMPUTE_FULL) {
+            *a = m->layer[0]; /* every layer in the same buffers */
+            continue;
+        }
         TAKE(a->r1, N);
         TAKE(a->xn1, N * C);
         TAKE(a->q, N * C);
         TAKE(a->k, N * C);
         TAKE(a->v, N * C);
-        TAKE(a->att, A);
+        if (l > 0 && m->recompute == MODEL_RECOMPUTE_SELECTIVE)
+            a->att = m->layer[0].att; /* one block, refilled in backward */
+        else
+            TAKE(a->att, A);
         TAKE(a->ay, N * C);
         TAKE(a->mid, N * C);
         TAKE(a->r2, N);
@@ -660,11 +682,13 @@ rope(const struct model *m, float *x, int N, int T, int dir)
 }
 
 /* Causal softmax attention for every (b,h): att = softmax(q k^T / sqrt(hd))
- * with keys j <= i, ay = att v. The (b,h) pairs are shared out among the
+ * with keys j <= i, ay = att v (unless !with_ay: selective recompute
+ * refills att alone). The (b,h) pairs are shared out among the
  * OpenMP threads, each doing its pair's two products (single-threaded
  * sgemm) and softmax while the block is in cache. */
 static void
-attention_fwd(const struct model *m, struct model_layer_acts *a, int B, int T)
+attention_fwd(const struct model *m, struct model_layer_acts *a, int B, int T,
+              bool with_ay)
 {
     int C = m->cfg.dim, NH = m->cfg.heads, hd = C / NH, bh;
     float scale = 1.0f / sqrtf((float)hd);
@@ -693,8 +717,9 @@ attention_fwd(const struct model *m, struct model_layer_acts *a, int B, int T)
             for (; j < T; j++)
                 p[j] = 0.0f;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f,
-                    att, T, a->v + off, C, 0.0f, a->ay + off, C);
+        if (with_ay)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T,
+                        1.0f, att, T, a->v + off, C, 0.0f, a->ay + off, C);
     }
 }
 
@@ -745,12 +770,51 @@ attention_bwd(const struct model *m, const struct model_layer_acts *a,
 
 /* ---- forward --------------------------------------------------------- */
 
+/* Layer l's forward from m->res[l]: its activations, and with out the
+ * next residual stream m->res[l + 1] (a recompute in the backward needs
+ * only the activations). */
+static void
+layer_fwd(struct model *m, int l, int B, int T, bool out)
+{
+    const struct model_config *c = &m->cfg;
+    struct model_layer_acts *a = &m->layer[l];
+    int C = c->dim, F = c->ffn_dim, N = B * T;
+    const float *x = m->res[l];
+    size_t i, NF = (size_t)N * F;
+
+    rmsnorm_fwd(a->xn1, a->r1, x, P(m, layer_tensor(l, LT_ATTN_NORM)), N, C,
+                c->norm_eps);
+    linear_fwd(a->q, a->xn1, P(m, layer_tensor(l, LT_WQ)), N, C, C, 0);
+    linear_fwd(a->k, a->xn1, P(m, layer_tensor(l, LT_WK)), N, C, C, 0);
+    linear_fwd(a->v, a->xn1, P(m, layer_tensor(l, LT_WV)), N, C, C, 0);
+    rope(m, a->q, N, T, 1);
+    rope(m, a->k, N, T, 1);
+    attention_fwd(m, a, B, T, true);
+    memcpy(a->mid, x, (size_t)N * C * sizeof(float));
+    linear_fwd(a->mid, a->ay, P(m, layer_tensor(l, LT_WO)), N, C, C, 1);
+
+    rmsnorm_fwd(a->xn2, a->r2, a->mid, P(m, layer_tensor(l, LT_FFN_NORM)), N, C,
+                c->norm_eps);
+    linear_fwd(a->h1, a->xn2, P(m, layer_tensor(l, LT_W1)), N, C, F, 0);
+    linear_fwd(a->h3, a->xn2, P(m, layer_tensor(l, LT_W3)), N, C, F, 0);
+#pragma omp parallel for schedule(static)
+    for (i = 0; i < NF; i++) {
+        float h = a->h1[i];
+
+        a->g[i] = h / (1.0f + expf(-h)) * a->h3[i];
+    }
+    if (!out)
+        return;
+    memcpy(m->res[l + 1], a->mid, (size_t)N * C * sizeof(float));
+    linear_fwd(m->res[l + 1], a->g, P(m, layer_tensor(l, LT_W2)), N, F, C, 1);
+}
+
 int
 model_forward(struct model *m, const int32_t *tokens, const int32_t *targets,
               int B, int T, float *loss, struct nh_error *err)
 {
     const struct model_config *c = &m->cfg;
-    int C = c->dim, F = c->ffn_dim, V = c->vocab, L = c->layers;
+    int C = c->dim, V = c->vocab, L = c->layers;
     int N, n, l, rc, nblas;
     const float *embed = P(m, 0);
     const float *head = c->tied ? embed : P(m, m->ntensors - 1);
@@ -781,36 +845,8 @@ model_forward(struct model *m, const int32_t *tokens, const int32_t *targets,
         memcpy(m->res[0] + (size_t)n * C, embed + (size_t)tokens[n] * C,
                (size_t)C * sizeof(float));
 
-    for (l = 0; l < L; l++) {
-        struct model_layer_acts *a = &m->layer[l];
-        const float *x = m->res[l];
-        float *out = m->res[l + 1];
-        size_t i, NF = (size_t)N * F;
-
-        rmsnorm_fwd(a->xn1, a->r1, x, P(m, layer_tensor(l, LT_ATTN_NORM)), N, C,
-                    c->norm_eps);
-        linear_fwd(a->q, a->xn1, P(m, layer_tensor(l, LT_WQ)), N, C, C, 0);
-        linear_fwd(a->k, a->xn1, P(m, layer_tensor(l, LT_WK)), N, C, C, 0);
-        linear_fwd(a->v, a->xn1, P(m, layer_tensor(l, LT_WV)), N, C, C, 0);
-        rope(m, a->q, N, T, 1);
-        rope(m, a->k, N, T, 1);
-        attention_fwd(m, a, B, T);
-        memcpy(a->mid, x, (size_t)N * C * sizeof(float));
-        linear_fwd(a->mid, a->ay, P(m, layer_tensor(l, LT_WO)), N, C, C, 1);
-
-        rmsnorm_fwd(a->xn2, a->r2, a->mid, P(m, layer_tensor(l, LT_FFN_NORM)),
-                    N, C, c->norm_eps);
-        linear_fwd(a->h1, a->xn2, P(m, layer_tensor(l, LT_W1)), N, C, F, 0);
-        linear_fwd(a->h3, a->xn2, P(m, layer_tensor(l, LT_W3)), N, C, F, 0);
-#pragma omp parallel for schedule(static)
-        for (i = 0; i < NF; i++) {
-            float h = a->h1[i];
-
-            a->g[i] = h / (1.0f + expf(-h)) * a->h3[i];
-        }
-        memcpy(out, a->mid, (size_t)N * C * sizeof(float));
-        linear_fwd(out, a->g, P(m, layer_tensor(l, LT_W2)), N, F, C, 1);
-    }
+    for (l = 0; l < L; l++)
+        layer_fwd(m, l, B, T, true);
 
     rmsnorm_fwd(m->xnf, m->rf, m->res[L], P(m, layer_tensor(L, 0)), N, C,
                 c->norm_eps);
@@ -907,6 +943,11 @@ model_backward(struct model *m, struct nh_error *err)
 
     for (l = L - 1; l >= 0; l--) {
         struct model_layer_acts *a = &m->layer[l];
+
+        if (m->recompute == MODEL_RECOMPUTE_FULL)
+            layer_fwd(m, l, B, T, false);
+        else if (m->recompute == MODEL_RECOMPUTE_SELECTIVE)
+            attention_fwd(m, a, B, T, false);
         size_t i;
 
         /* out = mid + g W2^T; dres carries d(out) into d(mid) */

@@ -35,6 +35,18 @@
 #define MODEL_MAX_LAYERS 1024
 #define MODEL_MAX_SEQ 65536
 
+/* What the forward keeps for the backward (Korthikanti et al. 2022,
+ * "Reducing Activation Recomputation in Large Transformer Models"):
+ * everything; everything but the attention probabilities (B,NH,T,T),
+ * which the backward recomputes from the kept q and k ("selective"); or
+ * only each layer's input, the backward re-running the layer's forward
+ * ("full"). The results are bit for bit the same; memory and time differ. */
+enum model_recompute {
+    MODEL_RECOMPUTE_NONE,
+    MODEL_RECOMPUTE_SELECTIVE,
+    MODEL_RECOMPUTE_FULL,
+};
+
 struct model_config {
     int vocab;        /* V: token ids are 0..V-1 */
     int dim;          /* C: model width, a multiple of heads */
@@ -96,6 +108,7 @@ struct model {
     float *rope_cos, *rope_sin; /* (seq, hd/2) */
 
     /* activations of the last forward, for N = B*T tokens */
+    enum model_recompute recompute; /* set before a forward */
     int B, T;
     size_t cap_tokens; /* tokens the activation block holds */
     float *acts;       /* one block, carved below */
@@ -154,6 +167,9 @@ size_t model_layer_off(const struct model *m, int l);
 /* Floats of activations (kept from forward to backward) per token, and of
  * backward scratch per token, for a config and sequence length. */
 size_t model_act_floats_per_token(const struct model_config *cfg, int T);
+/* The same for a recompute mode (the first is MODEL_RECOMPUTE_NONE). */
+size_t model_act_floats(const struct model_config *cfg, int T,
+                        enum model_recompute rc);
 size_t model_scratch_floats_per_token(const struct model_config *cfg, int T);
 
 /* Forward FLOPs per token of the matrix products (2 per multiply-add),

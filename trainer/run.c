@@ -50,15 +50,18 @@ static const char run_usage[] =
     "         [--warmup N] [--weight-decay X] [--clip X] [--seed S]\n"
     "         [--threads N] [--eval-every K] [--eval-batches N]\n"
     "         [--ckpt-every K] [--keep M] [--resume]\n"
-    "         [--zero 0|1] [--bucket-mb X]\n"
+    "         [--zero 0|1] [--bucket-mb X] [--recompute none|selective|full]\n"
     "under mpirun -np N: data parallel over N ranks (dp.h); --zero 1 shards\n"
     "the AdamW state across them\n";
+
+static const char *const recompute_names[] = {"none", "selective", "full"};
 
 struct run_opts {
     const char *config, *data, *out;
     long steps, batch, seq, warmup, threads, eval_every, eval_batches;
     long ckpt_every, keep, zero;
     double lr, min_lr, weight_decay, clip, bucket_mb;
+    enum model_recompute recompute;
     unsigned long long seed;
     bool have_min_lr, have_warmup, resume;
 };
@@ -196,14 +199,14 @@ config_text(struct strbuf *sb, const struct model_config *c,
                 "\"beta2\": %.9g, \"eps\": %.9g, \"seed\": %llu, "
                 "\"threads\": %ld, \"eval_every\": %ld, \"eval_batches\": %ld, "
                 "\"ckpt_every\": %ld, \"keep\": %ld, \"ranks\": %d, "
-                "\"zero\": %ld, \"bucket_mb\": %.9g, "
+                "\"zero\": %ld, \"bucket_mb\": %.9g, \"recompute\": \"%s\", "
                 "\"train_tokens\": %llu, \"heldout_tokens\": %llu}\n}\n",
                 o->steps, o->batch, o->seq, ac->lr, ac->min_lr,
                 ac->warmup_steps, ac->weight_decay, ac->grad_clip, ac->beta1,
                 ac->beta2, ac->eps, o->seed, o->threads, o->eval_every,
                 o->eval_batches, o->ckpt_every, o->keep, ranks, o->zero,
-                o->bucket_mb, (unsigned long long)ntrain,
-                (unsigned long long)nheld);
+                o->bucket_mb, recompute_names[o->recompute],
+                (unsigned long long)ntrain, (unsigned long long)nheld);
 }
 
 /* Everything that affects the math, as checkpoints record it (ckpt.h). */
@@ -314,6 +317,7 @@ parse_opts(int argc, char **argv, struct run_opts *o)
         {"resume", no_argument, NULL, 'R'},
         {"zero", required_argument, NULL, 'Z'},
         {"bucket-mb", required_argument, NULL, 'U'},
+        {"recompute", required_argument, NULL, 'X'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -388,6 +392,17 @@ parse_opts(int argc, char **argv, struct run_opts *o)
             break;
         case 'U':
             ok = parse_double(optarg, 1e-6, 1e6, &o->bucket_mb);
+            break;
+        case 'X':
+            ok = true;
+            if (!strcmp(optarg, "none"))
+                o->recompute = MODEL_RECOMPUTE_NONE;
+            else if (!strcmp(optarg, "selective"))
+                o->recompute = MODEL_RECOMPUTE_SELECTIVE;
+            else if (!strcmp(optarg, "full"))
+                o->recompute = MODEL_RECOMPUTE_FULL;
+            else
+                ok = false;
             break;
         case 'h':
             fputs(run_usage, stdout);
@@ -515,8 +530,10 @@ setup(struct run *r, struct nh_error *err)
     math_key(&r->key, &r->cfg, &r->ac, o, r->ntrain);
     omp_set_num_threads((int)o->threads);
     openblas_set_num_threads((int)o->threads);
-    if (model_init(&r->m, &r->cfg, o->seed, err) < 0 ||
-        dp_setup(&r->dp, &r->m,
+    if (model_init(&r->m, &r->cfg, o->seed, err) < 0)
+        return -1;
+    r->m.recompute = o->recompute;
+    if (dp_setup(&r->dp, &r->m,
                  (size_t)(o->bucket_mb * 1024 * 1024 / sizeof(float)),
                  o->zero > 0, err) < 0 ||
         adamw_init(&r->opt, &r->ac, r->dp.shard_n, err) < 0)
