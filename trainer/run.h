@@ -4,7 +4,8 @@
  * random windows of a token directory (tokshard.h), in one process or
  * data parallel under mpirun (dp.h), one JSON line of metrics a step on
  * stdout and in RUN_DIR/metrics.jsonl, and with --ckpt-every checkpoints
- * that --resume continues from exactly (ckpt.h). main.c's command table calls run_command; docs/TRAINER.md
+ * that --resume continues from exactly (ckpt.h). main.c's command table calls
+ * run_command; docs/TRAINER.md
  * ("Training", "Checkpoints and resume") describes the options and files.
  */
 #ifndef NH_RUN_H
