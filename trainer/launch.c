@@ -566,9 +566,9 @@ supervise(struct launch *l, struct fault_rec *f)
             l->pid = 0;
             while (l->errfd >= 0) /* mpirun's last words */
                 pump(l, 200);
+            read_beats(l);
             if (WIFEXITED(l->status) && WEXITSTATUS(l->status) == 0)
                 return OUT_FINISHED;
-            read_beats(l);
             f->sig = f->code = -1;
             if (l->sig_rank >= 0) {
                 f->cause = "signal";
