@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -487,4 +488,14 @@ out:
     strbuf_release(&dir);
     strbuf_release(&lp);
     return rc;
+}
+
+long
+ckpt_young_interval(double delta, double mtbf, double step_s, long max_steps)
+{
+    double k = sqrt(2.0 * delta * mtbf) / (step_s > 1e-9 ? step_s : 1e-9);
+
+    if (!(k >= 1)) /* NaN too */
+        return 1;
+    return k >= (double)max_steps ? max_steps : lround(k);
 }

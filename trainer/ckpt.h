@@ -42,4 +42,12 @@ int ckpt_write(const char *run_dir, const struct ckpt_state *st,
  * fails when none is usable. */
 int ckpt_load(const char *run_dir, struct ckpt_state *st, struct nh_error *err);
 
+/* `--ckpt-every auto`: the interval in steps after Young, "A first order
+ * approximation to the optimum checkpoint interval" (1974): checkpoints
+ * sqrt(2 delta mtbf) seconds apart, with delta the seconds a checkpoint
+ * write takes and mtbf the mean time between failures, over step_s
+ * seconds a step; rounded, at least 1 and at most max_steps. */
+long ckpt_young_interval(double delta, double mtbf, double step_s,
+                         long max_steps);
+
 #endif

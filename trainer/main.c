@@ -5,8 +5,9 @@
  * usage text, a test). Today: the tokenizer (train, encode, decode,
  * info), `tokenize`, which turns JSONL shards into token shards for
  * training, `tokens`, which checks and reads them, `run` (run.c),
- * which trains a model on them, and `plan` (plan.c), which predicts how
- * to split a model over many devices. Exit status: 0 success,
+ * which trains a model on them, `plan` (plan.c), which predicts how
+ * to split a model over many devices, and `launch` (launch.c), which
+ * runs `run` under mpirun and restarts it after faults. Exit status: 0 success,
  * 1 failure, 2 bad usage.
  */
 #include <cjson/cJSON.h>
@@ -25,6 +26,7 @@
 #include "clock.h"
 #include "hash.h"
 #include "jsonl.h"
+#include "launch.h"
 #include "log.h"
 #include "plan.h"
 #include "run.h"
@@ -48,6 +50,8 @@ static const char usage_text[] =
     "[options]\n"
     "       nh-train plan --model MODEL.json --cluster CLUSTER.json "
     "[options]\n"
+    "       nh-train launch (--np N | --plan PLAN.json) [options] -- run "
+    "ARGS...\n"
     "\n"
     "The trainer of naohai. The tokenizer is a byte-level BPE: any bytes\n"
     "encode and decode back exactly; Chinese needs no spaces.\n"
@@ -75,6 +79,9 @@ static const char usage_text[] =
     "plan              the fastest data x tensor x pipeline splits of a\n"
     "                  model over a cluster that fit in memory, predicted;\n"
     "                  `nh-train plan --help`\n"
+    "launch            run ARGS under mpirun, supervised: restarts from the\n"
+    "                  newest checkpoint after a fault; `nh-train launch\n"
+    "                  --help`\n"
     "\n"
     "See docs/TRAINER.md.\n";
 
@@ -870,7 +877,7 @@ struct command {
 static const struct command commands[] = {
     {"tokenizer", cmd_tokenizer}, {"tokenize", cmd_tokenize},
     {"tokens", cmd_tokens},       {"run", run_command},
-    {"plan", plan_command},
+    {"plan", plan_command},       {"launch", launch_command},
 };
 
 /* `run` puts OpenMP's idle threads to sleep at once (OMP_WAIT_POLICY=

@@ -35,6 +35,8 @@
 
 #include "ckpt.h"
 #include "dp.h"
+#include "fault.h"
+#include "heartbeat.h"
 #include "model.h"
 #include "optim.h"
 #include "strbuf.h"
@@ -49,7 +51,7 @@ static const char run_usage[] =
     "         [--steps N] [--batch B] [--seq T] [--lr X] [--min-lr X]\n"
     "         [--warmup N] [--weight-decay X] [--clip X] [--seed S]\n"
     "         [--threads N] [--eval-every K] [--eval-batches N]\n"
-    "         [--ckpt-every K] [--keep M] [--resume]\n"
+    "         [--ckpt-every K|auto] [--mtbf SECONDS] [--keep M] [--resume]\n"
     "         [--zero 0|1] [--bucket-mb X] [--recompute none|selective|full]\n"
     "under mpirun -np N: data parallel over N ranks (dp.h); --zero 1 shards\n"
     "the AdamW state across them\n";
@@ -60,10 +62,10 @@ struct run_opts {
     const char *config, *data, *out;
     long steps, batch, seq, warmup, threads, eval_every, eval_batches;
     long ckpt_every, keep, zero;
-    double lr, min_lr, weight_decay, clip, bucket_mb;
+    double lr, min_lr, weight_decay, clip, bucket_mb, mtbf;
     enum model_recompute recompute;
     unsigned long long seed;
-    bool have_min_lr, have_warmup, resume;
+    bool have_min_lr, have_warmup, resume, ckpt_auto;
 };
 
 uint64_t
@@ -314,6 +316,7 @@ parse_opts(int argc, char **argv, struct run_opts *o)
         {"eval-batches", required_argument, NULL, 'E'},
         {"ckpt-every", required_argument, NULL, 'K'},
         {"keep", required_argument, NULL, 'M'},
+        {"mtbf", required_argument, NULL, 'F'},
         {"resume", no_argument, NULL, 'R'},
         {"zero", required_argument, NULL, 'Z'},
         {"bucket-mb", required_argument, NULL, 'U'},
@@ -379,7 +382,13 @@ parse_opts(int argc, char **argv, struct run_opts *o)
             ok = parse_long(optarg, 1, 1000000, &o->eval_batches);
             break;
         case 'K':
-            ok = parse_long(optarg, 0, MAX_STEPS, &o->ckpt_every);
+            o->ckpt_auto = !strcmp(optarg, "auto");
+            o->ckpt_every = 0;
+            ok = o->ckpt_auto ||
+                 parse_long(optarg, 0, MAX_STEPS, &o->ckpt_every);
+            break;
+        case 'F':
+            ok = parse_double(optarg, 1e-3, 1e12, &o->mtbf);
             break;
         case 'M':
             ok = parse_long(optarg, 1, 1000000, &o->keep);
@@ -633,6 +642,28 @@ report(struct run *r, FILE *mf, struct nh_error *err)
     return emit(mf, strbuf_str(&r->path), strbuf_str(&r->line), err);
 }
 
+/* --ckpt-every auto, after the first checkpoint of step `step`: rank 0's
+ * write time delta and step time give every rank the same interval
+ * (ckpt_young_interval), reported as a ckpt_interval line. */
+static int
+auto_interval(struct run *r, double delta, double step_s, long step,
+              struct nh_error *err)
+{
+    double t[2] = {delta, step_s};
+
+    if (dp_bcast(&r->dp, t, sizeof t) < 0)
+        return nh_errorf(err, NH_EIO, "cannot share the checkpoint interval");
+    r->o.ckpt_every = ckpt_young_interval(t[0], r->o.mtbf, t[1], r->o.steps);
+    strbuf_reset(&r->line);
+    strbuf_addf(&r->line,
+                "{\"event\":\"ckpt_interval\",\"step\":%ld,"
+                "\"ckpt_seconds\":%.17g,\"step_seconds\":%.17g,"
+                "\"mtbf\":%.17g,\"interval_seconds\":%.6g,\"every\":%ld}",
+                step, t[0], t[1], r->o.mtbf, sqrt(2 * t[0] * r->o.mtbf),
+                r->o.ckpt_every);
+    return report(r, r->mf, err);
+}
+
 /* The mean loss over the held-out windows, every rank its share. */
 static int
 evaluate(struct run *r, double *out, struct nh_error *err)
@@ -675,6 +706,7 @@ run_command(int argc, char **argv)
                 .eval_batches = 4,
                 .keep = 3,
                 .bucket_mb = 25,
+                .mtbf = 86400,
             },
         .line = STRBUF_INIT,
         .path = STRBUF_INIT,
@@ -685,6 +717,8 @@ run_command(int argc, char **argv)
     struct nh_error err = {0};
     struct run_rng rng;
     struct ckpt_state cs;
+    struct heartbeat hb = {0};
+    struct fault flt;
     double peak, flops_tok;
     bool tty = isatty(2), r0failed;
     int rc;
@@ -697,6 +731,13 @@ run_command(int argc, char **argv)
         return 1;
     }
     tty = tty && r.dp.rank == 0;
+    /* for nh-train launch: heartbeats and injected faults (NH_FAULT) */
+    rc = heartbeat_init(&hb, r.dp.rank, &err);
+    if (rc == 0)
+        rc = fault_init(&flt, &err);
+    if ((rc = dp_agree(&r.dp, rc)) < 0)
+        goto fail;
+    heartbeat_beat(&hb, HB_START, 0);
     if (!o->threads) /* the cores, shared by this node's ranks */
         o->threads = omp_get_num_procs() / r.dp.local_size;
     if (o->threads < 1)
@@ -743,11 +784,13 @@ run_command(int argc, char **argv)
     if ((rc = dp_agree(&r.dp, rc)) < 0)
         goto fail;
     flops_tok = 3.0 * model_flops_per_token(&r.cfg, r.T);
+    heartbeat_beat(&hb, HB_READY, first);
 
     for (step = first; step < o->steps; step++) {
         double t0 = now_s(), lr, gnorm, sec, tps, gf, gloss, rss;
         float loss = 0;
 
+        heartbeat_beat(&hb, HB_BEGIN, step + 1);
         rc = 0;
         if (fill_batch(r.d, &rng, 0, r.ntrain - (uint64_t)r.T, r.B, r.b0, r.b1,
                        r.T, r.win, r.tok, r.tgt) < 0)
@@ -783,6 +826,7 @@ run_command(int argc, char **argv)
                     step + 1, (double)(float)gloss, lr, gnorm, tps, gf,
                     peak > 0 ? gf / peak : 0.0, sec, rss);
         rc = report(&r, r.mf, &err);
+        heartbeat_beat(&hb, HB_STEP, step + 1);
         if (tty)
             fprintf(stderr,
                     "step %ld/%ld  loss %.4f  lr %.3g  |g| %.3g  "
@@ -806,13 +850,26 @@ run_command(int argc, char **argv)
         }
         if ((rc = dp_agree(&r.dp, rc)) < 0)
             goto fail;
-        if (o->ckpt_every > 0 && (step + 1) % o->ckpt_every == 0) {
+        if ((o->ckpt_every > 0 && (step + 1) % o->ckpt_every == 0) ||
+            (o->ckpt_auto && step == first)) {
+            double tc = now_s();
+
             cs.step = step + 1;
             cs.rng = rng.s;
             cs.adam_t = r.opt.t;
-            if ((rc = dp_agree(&r.dp, checkpoint(&r, &cs, &err))) < 0)
+            heartbeat_beat(&hb, HB_CKPT, step + 1);
+            rc = checkpoint(&r, &cs, &err);
+            if (rc == 0)
+                rc = fault_after_ckpt(&flt, r.dp.rank, o->out, step + 1, &err);
+            if ((rc = dp_agree(&r.dp, rc)) < 0)
+                goto fail;
+            heartbeat_beat(&hb, HB_SAVED, step + 1);
+            if (o->ckpt_auto && step == first &&
+                (rc = dp_agree(&r.dp, auto_interval(&r, now_s() - tc, sec,
+                                                    step + 1, &err))) < 0)
                 goto fail;
         }
+        fault_after_step(&flt, r.dp.rank, step + 1);
     }
     rc = 0;
     goto out;
@@ -843,6 +900,7 @@ out:
     strbuf_release(&r.path);
     strbuf_release(&r.conf);
     strbuf_release(&r.key);
+    heartbeat_release(&hb);
     dp_finalize(&r.dp);
     return rc;
 }
