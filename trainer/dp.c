@@ -20,6 +20,18 @@
 
 #define MAX_PIECE (1u << 30) /* floats in one MPI call */
 
+/* The communicators of the grid: the data group (ranks holding the same
+ * slices: same tensor rank) and the tensor group (same data rank). */
+struct dp_comms {
+    MPI_Comm data, tensor;
+};
+
+static MPI_Comm
+dcomm(const struct dp *d)
+{
+    return d->comms ? d->comms->data : MPI_COMM_WORLD;
+}
+
 int
 dp_init(struct dp *d, int *argc, char ***argv, struct nh_error *err)
 {
@@ -27,7 +39,7 @@ dp_init(struct dp *d, int *argc, char ***argv, struct nh_error *err)
     int provided;
 
     memset(d, 0, sizeof(*d));
-    d->size = d->local_size = 1;
+    d->size = d->local_size = d->dsize = d->tp = 1;
     d->scale = 1;
     if (!nh_launched_by_mpi())
         return 0;
@@ -37,10 +49,81 @@ dp_init(struct dp *d, int *argc, char ***argv, struct nh_error *err)
     d->mpi = true;
     MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &d->size);
+    d->drank = d->rank;
+    d->dsize = d->size;
     ls = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
     if (ls && atoi(ls) > 0)
         d->local_size = atoi(ls);
     return 0;
+}
+
+int
+dp_grid(struct dp *d, int tp, struct nh_error *err)
+{
+    if (tp < 1 || d->size % tp)
+        return nh_errorf(err, NH_EINVAL, "--tp %d does not divide the %d ranks",
+                         tp, d->size);
+    if (tp == 1)
+        return 0;
+    if (!(d->comms = calloc(1, sizeof(*d->comms))))
+        return nh_errorf(err, NH_ENOMEM, "out of memory");
+    /* rank = data_rank * tp + tensor_rank: a tensor group is tp
+     * neighbouring ranks (one node, when ranks are placed by node) */
+    d->tp = tp;
+    d->trank = d->rank % tp;
+    d->drank = d->rank / tp;
+    d->dsize = d->size / tp;
+    if (MPI_Comm_split(MPI_COMM_WORLD, d->trank, d->drank, &d->comms->data) !=
+            MPI_SUCCESS ||
+        MPI_Comm_split(MPI_COMM_WORLD, d->drank, d->trank, &d->comms->tensor) !=
+            MPI_SUCCESS)
+        return nh_errorf(err, NH_EIO, "cannot split the ranks into groups");
+    return 0;
+}
+
+void
+dp_tp_sum(void *ctx, float *buf, size_t n)
+{
+    struct dp *d = ctx;
+
+    while (n > 0) {
+        size_t k = n < MAX_PIECE ? n : MAX_PIECE;
+
+        MPI_Allreduce(MPI_IN_PLACE, buf, (int)k, MPI_FLOAT, MPI_SUM,
+                      d->comms->tensor);
+        buf += k;
+        n -= k;
+    }
+}
+
+int
+dp_tp_reduce(struct dp *d, float *buf, size_t n)
+{
+    int r = d->trank;
+
+    while (n > 0) {
+        size_t k = n < MAX_PIECE ? n : MAX_PIECE;
+
+        if (MPI_Reduce(r == 0 ? MPI_IN_PLACE : buf, r == 0 ? buf : NULL, (int)k,
+                       MPI_FLOAT, MPI_SUM, 0, d->comms->tensor) != MPI_SUCCESS)
+            return NH_EIO;
+        buf += k;
+        n -= k;
+    }
+    return 0;
+}
+
+void
+dp_take_pieces(const struct dp *d, const float *full, float *shard)
+{
+    size_t k;
+
+    for (k = 0; k < d->nbk; k++) {
+        const struct dp_bucket *b = &d->bk[k];
+
+        memcpy(shard + b->soff, full + b->off + b->disp[d->drank],
+               sizeof(float) * (size_t)b->counts[d->drank]);
+    }
 }
 
 void
@@ -52,6 +135,12 @@ dp_finalize(struct dp *d)
         free(d->bk[k].counts);
     free(d->bk);
     free(d->req);
+    if (d->comms) {
+        MPI_Comm_free(&d->comms->data);
+        MPI_Comm_free(&d->comms->tensor);
+        free(d->comms);
+        d->comms = NULL;
+    }
     if (d->mpi) {
         int down = 0;
 
@@ -79,17 +168,17 @@ add_bucket(struct dp *d, size_t off, size_t n)
     b->soff = d->shard_n;
     if (!d->zero)
         return 0;
-    if (!(b->counts = calloc((size_t)d->size * 2, sizeof(int))))
+    if (!(b->counts = calloc((size_t)d->dsize * 2, sizeof(int))))
         return NH_ENOMEM;
-    b->disp = b->counts + d->size;
-    for (r = 0; r < d->size; r++) {
-        size_t lo = n * (size_t)r / (size_t)d->size;
-        size_t hi = n * (size_t)(r + 1) / (size_t)d->size;
+    b->disp = b->counts + d->dsize;
+    for (r = 0; r < d->dsize; r++) {
+        size_t lo = n * (size_t)r / (size_t)d->dsize;
+        size_t hi = n * (size_t)(r + 1) / (size_t)d->dsize;
 
         b->disp[r] = (int)lo;
         b->counts[r] = (int)(hi - lo);
     }
-    d->shard_n += (size_t)b->counts[d->rank];
+    d->shard_n += (size_t)b->counts[d->drank];
     return 0;
 }
 
@@ -102,9 +191,9 @@ dp_setup(struct dp *d, struct model *m, size_t bucket_floats, bool zero,
     int L = m->cfg.layers, l;
     size_t top = m->nparams, start, cap;
 
-    d->zero = zero && d->size > 1;
+    d->zero = zero && d->dsize > 1;
     d->grads = m->grads;
-    if (d->size == 1) {
+    if (d->dsize == 1) {
         d->shard_n = m->nparams;
         return 0;
     }
@@ -169,10 +258,10 @@ start_bucket(struct dp *d, size_t k)
     }
     if (d->zero) /* in place: this rank's piece lands at g[0..count) */
         MPI_Ireduce_scatter(MPI_IN_PLACE, g, b->counts, MPI_FLOAT, MPI_SUM,
-                            MPI_COMM_WORLD, &req[k]);
+                            dcomm(d), &req[k]);
     else
-        MPI_Iallreduce(MPI_IN_PLACE, g, (int)b->n, MPI_FLOAT, MPI_SUM,
-                       MPI_COMM_WORLD, &req[k]);
+        MPI_Iallreduce(MPI_IN_PLACE, g, (int)b->n, MPI_FLOAT, MPI_SUM, dcomm(d),
+                       &req[k]);
 }
 
 /* model_backward's hook: everything from off up is final; start the
@@ -193,7 +282,7 @@ grads_ready(void *ctx, size_t off, size_t n)
 int
 dp_end(struct dp *d, struct nh_error *err)
 {
-    if (d->size == 1)
+    if (d->dsize == 1)
         return 0;
     if (d->next != d->nbk)
         return nh_errorf(err, NH_EINVAL,
@@ -207,48 +296,82 @@ dp_end(struct dp *d, struct nh_error *err)
     return 0;
 }
 
+/* Sums of squares of g, the gradients of [lo, lo + n) of m's block, into
+ * *whole (tensors every tensor rank holds alike) and *sliced. */
+static void
+grad_sq(const struct model *m, size_t lo, size_t n, const float *g,
+        double *whole, double *sliced)
+{
+    size_t hi = lo + n, i;
+    int ti;
+
+    for (ti = 0; ti < m->ntensors; ti++) {
+        const struct model_tensor *t = &m->tensors[ti];
+        size_t a = t->off, b = t->off + (size_t)t->rows * t->cols;
+        double s = 0;
+
+        a = a < lo ? lo : a;
+        b = b > hi ? hi : b;
+        for (i = a; i < b; i++)
+            s += (double)g[i - lo] * g[i - lo];
+        if (t->split == MODEL_SPLIT_NONE)
+            *whole += s;
+        else
+            *sliced += s;
+    }
+}
+
 int
 dp_step(struct dp *d, struct model *m, struct adamw *o, double lr, double clip,
         double *gnorm, struct nh_error *err)
 {
     MPI_Request *req = d->req;
-    double norm, s = 0;
-    size_t i, k;
+    double norm, whole = 0, sliced = 0;
+    size_t i, k, np = d->zero ? d->nbk : 1;
 
-    if (!d->zero) {
-        *gnorm = grad_clip(m->grads, m->nparams, clip);
-        return adamw_step(o, m, lr, err);
-    }
-    for (k = 0; k < d->nbk; k++) {
-        const float *g = m->grads + d->bk[k].off;
-        int n = d->bk[k].counts[d->rank];
+    /* this rank's pieces: the whole block, or its piece of each bucket
+     * (the reduce-scatter left it at the bucket's start) */
+    if (!d->zero)
+        grad_sq(m, 0, m->nparams, m->grads, &whole, &sliced);
+    for (k = 0; d->zero && k < np; k++) {
+        const struct dp_bucket *b = &d->bk[k];
 
-        for (i = 0; i < (size_t)n; i++)
-            s += (double)g[i] * g[i];
+        grad_sq(m, b->off + (size_t)b->disp[d->drank],
+                (size_t)b->counts[d->drank], m->grads + b->off, &whole,
+                &sliced);
     }
-    norm = sqrt(dp_sum(d, s));
+    if (d->zero) {
+        whole = dp_sum(d, whole);
+        sliced = dp_sum(d, sliced);
+    }
+    if (d->tp > 1)
+        MPI_Allreduce(MPI_IN_PLACE, &sliced, 1, MPI_DOUBLE, MPI_SUM,
+                      d->comms->tensor);
+    norm = sqrt(whole + sliced);
     *gnorm = norm;
     if (clip > 0 && clip / (norm + 1e-6) < 1) {
         float cf = (float)(clip / (norm + 1e-6));
 
-        for (k = 0; k < d->nbk; k++) {
-            float *g = m->grads + d->bk[k].off;
-            size_t n = (size_t)d->bk[k].counts[d->rank];
+        for (k = 0; k < np; k++) {
+            float *g = d->zero ? m->grads + d->bk[k].off : m->grads;
+            size_t n = d->zero ? (size_t)d->bk[k].counts[d->drank] : m->nparams;
 
 #pragma omp parallel for schedule(static)
             for (i = 0; i < n; i++)
                 g[i] *= cf;
         }
     }
+    if (!d->zero)
+        return adamw_step(o, m, lr, err);
     o->t++;
     for (k = 0; k < d->nbk; k++) {
         struct dp_bucket *b = &d->bk[k];
-        size_t lo = b->off + (size_t)b->disp[d->rank];
+        size_t lo = b->off + (size_t)b->disp[d->drank];
 
-        adamw_update(o, m, lo, (size_t)b->counts[d->rank], m->grads + b->off,
+        adamw_update(o, m, lo, (size_t)b->counts[d->drank], m->grads + b->off,
                      o->m + b->soff, o->v + b->soff, lr);
         MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, m->params + b->off,
-                        b->counts, b->disp, MPI_FLOAT, MPI_COMM_WORLD, &req[k]);
+                        b->counts, b->disp, MPI_FLOAT, dcomm(d), &req[k]);
     }
     if (MPI_Waitall((int)d->nbk, req, MPI_STATUSES_IGNORE) != MPI_SUCCESS)
         return nh_errorf(err, NH_EIO,
@@ -271,25 +394,31 @@ dp_agree(const struct dp *d, int rc)
 }
 
 static double
-reduce1(const struct dp *d, double x, MPI_Op op)
+reduce1(const struct dp *d, double x, MPI_Op op, MPI_Comm comm)
 {
     double y = x;
 
     if (d->mpi && d->size > 1)
-        MPI_Allreduce(&x, &y, 1, MPI_DOUBLE, op, MPI_COMM_WORLD);
+        MPI_Allreduce(&x, &y, 1, MPI_DOUBLE, op, comm);
     return y;
 }
 
 double
 dp_sum(const struct dp *d, double x)
 {
-    return reduce1(d, x, MPI_SUM);
+    return reduce1(d, x, MPI_SUM, dcomm(d));
+}
+
+double
+dp_sum_all(const struct dp *d, double x)
+{
+    return reduce1(d, x, MPI_SUM, MPI_COMM_WORLD);
 }
 
 double
 dp_max(const struct dp *d, double x)
 {
-    return reduce1(d, x, MPI_MAX);
+    return reduce1(d, x, MPI_MAX, MPI_COMM_WORLD);
 }
 
 int
@@ -320,14 +449,14 @@ dp_gather_moments(struct dp *d, const struct adamw *o, float *m_full,
         return 0;
     for (k = 0; k < d->nbk; k++) {
         struct dp_bucket *b = &d->bk[k];
-        int mine = b->counts[d->rank];
+        int mine = b->counts[d->drank];
 
         if (MPI_Gatherv(o->m + b->soff, mine, MPI_FLOAT,
                         m_full ? m_full + b->off : NULL, b->counts, b->disp,
-                        MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS ||
+                        MPI_FLOAT, 0, dcomm(d)) != MPI_SUCCESS ||
             MPI_Gatherv(o->v + b->soff, mine, MPI_FLOAT,
                         v_full ? v_full + b->off : NULL, b->counts, b->disp,
-                        MPI_FLOAT, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+                        MPI_FLOAT, 0, dcomm(d)) != MPI_SUCCESS)
             return nh_errorf(err, NH_EIO,
                              "data parallel: cannot gather the "
                              "optimizer state");
@@ -352,14 +481,14 @@ dp_scatter_state(struct dp *d, struct model *m, struct adamw *o,
     }
     for (k = 0; k < d->nbk; k++) {
         struct dp_bucket *b = &d->bk[k];
-        int mine = b->counts[d->rank];
+        int mine = b->counts[d->drank];
 
         if (MPI_Scatterv(m_full ? m_full + b->off : NULL, b->counts, b->disp,
                          MPI_FLOAT, o->m + b->soff, mine, MPI_FLOAT, 0,
-                         MPI_COMM_WORLD) != MPI_SUCCESS ||
+                         dcomm(d)) != MPI_SUCCESS ||
             MPI_Scatterv(v_full ? v_full + b->off : NULL, b->counts, b->disp,
                          MPI_FLOAT, o->v + b->soff, mine, MPI_FLOAT, 0,
-                         MPI_COMM_WORLD) != MPI_SUCCESS)
+                         dcomm(d)) != MPI_SUCCESS)
             goto fail;
     }
     return 0;

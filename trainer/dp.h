@@ -39,8 +39,17 @@ struct dp_bucket {
     int *counts, *disp; /* ZeRO: every rank's piece, relative to off */
 };
 
+struct dp_comms;
+
+/* rank and size are the world's; under --tp the ranks form a grid
+ * (dp_grid): rank = drank * tp + trank, the data group being the dsize
+ * ranks with the same trank. Batches, buckets and ZeRO work in the data
+ * group; without --tp it is the world. */
 struct dp {
     int rank, size;
+    int drank, dsize; /* in the data group */
+    int trank, tp;    /* in the tensor group */
+    struct dp_comms *comms;
     int local_size; /* ranks on this node (for the default threads) */
     bool mpi;       /* MPI was started */
     bool zero;
@@ -56,6 +65,16 @@ struct dp {
 /* Start MPI when mpirun/srun launched the process (rank and size from
  * MPI), else one rank without MPI. */
 int dp_init(struct dp *d, int *argc, char ***argv, struct nh_error *err);
+/* Form the grid of data x tensor groups for tp tensor-parallel ranks
+ * (tp divides the ranks). */
+int dp_grid(struct dp *d, int tp, struct nh_error *err);
+/* Sum buf over the tensor group, in place: model.tp_sum. */
+void dp_tp_sum(void *ctx, float *buf, size_t n);
+/* Sum n floats of buf over the tensor group onto its rank 0. */
+int dp_tp_reduce(struct dp *d, float *buf, size_t n);
+/* With ZeRO: copy this rank's pieces of a full (nparams) moment vector
+ * into its shard. */
+void dp_take_pieces(const struct dp *d, const float *full, float *shard);
 /* Free dp_setup's buffers and stop MPI (when started). */
 void dp_finalize(struct dp *d);
 
@@ -78,8 +97,9 @@ int dp_step(struct dp *d, struct model *m, struct adamw *o, double lr,
 
 /* The lowest rc over all ranks, so that all stop together. */
 int dp_agree(const struct dp *d, int rc);
-/* Sum and maximum of x over all ranks. */
+/* Sum of x over the data group, sum and maximum over all ranks. */
 double dp_sum(const struct dp *d, double x);
+double dp_sum_all(const struct dp *d, double x);
 double dp_max(const struct dp *d, double x);
 /* Broadcast len bytes from rank 0 (in pieces under 2 GiB). */
 int dp_bcast(const struct dp *d, void *buf, size_t len);

@@ -208,12 +208,14 @@ out:
 
 /* ---- sizes ----------------------------------------------------------- */
 
-size_t
-model_act_floats(const struct model_config *c, int T, enum model_recompute rc)
+/* Activation floats per token of one tensor-parallel rank of tp. */
+static size_t
+act_floats(const struct model_config *c, int T, enum model_recompute rc, int tp)
 {
-    size_t C = (size_t)c->dim, F = (size_t)c->ffn_dim, L = (size_t)c->layers;
-    size_t att = (size_t)c->heads * (size_t)T;
-    size_t per_layer = 2 + 7 * C + 3 * F + att;
+    size_t C = (size_t)c->dim, L = (size_t)c->layers, t = (size_t)tp;
+    size_t F = (size_t)c->ffn_dim / t, Cl = C / t;
+    size_t att = (size_t)c->heads / t * (size_t)T;
+    size_t per_layer = 2 + 3 * C + 4 * Cl + 3 * F + att;
     size_t tail = 1 + C + (size_t)c->vocab + 1;
 
     switch (rc) {
@@ -224,6 +226,12 @@ model_act_floats(const struct model_config *c, int T, enum model_recompute rc)
     default:
         return (L + 1) * C + L * per_layer + tail;
     }
+}
+
+size_t
+model_act_floats(const struct model_config *c, int T, enum model_recompute rc)
+{
+    return act_floats(c, T, rc, 1);
 }
 
 size_t
@@ -271,32 +279,124 @@ normal(uint64_t *s)
     return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
 }
 
+/* Copy rank r's slice of the whole tensor full (grows x gcols) into p,
+ * or (to_full) p back into its place in full. */
 static void
-add_tensor(struct model *m, const char *name, int rows, int cols, int ndim)
+slice_copy(const struct model_tensor *t, int r, float *full, float *p,
+           bool to_full)
+{
+    size_t row, rows = (size_t)t->rows, cols = (size_t)t->cols;
+    size_t r0 = t->split == MODEL_SPLIT_ROWS ? (size_t)r * rows : 0;
+    size_t c0 = t->split == MODEL_SPLIT_COLS ? (size_t)r * cols : 0;
+
+    for (row = 0; row < rows; row++) {
+        float *f = full + (r0 + row) * (size_t)t->gcols + c0;
+
+        if (to_full)
+            memcpy(f, p + row * cols, cols * sizeof(float));
+        else
+            memcpy(p + row * cols, f, cols * sizeof(float));
+    }
+}
+
+static void
+tensor_slice(const struct model_tensor *t, int r, float *full, float *p)
+{
+    slice_copy(t, r, full, p, false);
+}
+
+void
+model_to_global(const struct model *m, const float *local, float *global,
+                bool replicated)
+{
+    int i;
+
+    for (i = 0; i < m->ntensors; i++) {
+        const struct model_tensor *t = &m->tensors[i];
+        size_t n = (size_t)t->rows * t->cols;
+
+        if (t->split == MODEL_SPLIT_NONE) {
+            if (replicated)
+                memcpy(global + t->goff, local + t->off, n * sizeof(float));
+            continue;
+        }
+        slice_copy(t, m->tp_rank, global + t->goff, (float *)(local + t->off),
+                   true);
+    }
+}
+
+void
+model_from_global(const struct model *m, const float *global, float *local)
+{
+    int i;
+
+    for (i = 0; i < m->ntensors; i++) {
+        const struct model_tensor *t = &m->tensors[i];
+
+        if (t->split == MODEL_SPLIT_NONE)
+            memcpy(local + t->off, global + t->goff,
+                   (size_t)t->rows * t->cols * sizeof(float));
+        else
+            slice_copy(t, m->tp_rank, (float *)(global + t->goff),
+                       local + t->off, false);
+    }
+}
+
+/* Append tensor name of global shape rows x cols; under tensor parallel
+ * a split tensor keeps this rank's rows (MODEL_SPLIT_ROWS) or columns
+ * (MODEL_SPLIT_COLS), 1/tp of them. */
+static void
+add_tensor(struct model *m, const char *name, int rows, int cols, int ndim,
+           int split)
 {
     struct model_tensor *t = &m->tensors[m->ntensors++];
 
     snprintf(t->name, sizeof t->name, "%s", name);
     t->off = m->nparams;
-    t->rows = rows;
-    t->cols = cols;
+    t->goff = m->gparams;
+    t->grows = rows;
+    t->gcols = cols;
+    t->split = m->tp > 1 ? split : MODEL_SPLIT_NONE;
+    t->rows = t->split == MODEL_SPLIT_ROWS ? rows / m->tp : rows;
+    t->cols = t->split == MODEL_SPLIT_COLS ? cols / m->tp : cols;
     t->ndim = ndim;
-    m->nparams += (size_t)rows * (size_t)cols;
+    m->nparams += (size_t)t->rows * (size_t)t->cols;
+    m->gparams += (size_t)rows * (size_t)cols;
 }
 
 int
 model_init(struct model *m, const struct model_config *cfg, uint64_t seed,
            struct nh_error *err)
 {
+    return model_init_tp(m, cfg, seed, 1, 0, err);
+}
+
+int
+model_init_tp(struct model *m, const struct model_config *cfg, uint64_t seed,
+              int tp, int tp_rank, struct nh_error *err)
+{
     int C, F, V, L, half, i, l, rc;
     double total;
     uint64_t s = seed;
     char name[32];
 
+    float *full = NULL;
+
     memset(m, 0, sizeof *m);
     if ((rc = model_config_check(cfg, err)))
         return rc;
+    if (tp < 1 || tp_rank < 0 || tp_rank >= tp || cfg->heads % tp ||
+        cfg->ffn_dim % tp)
+        return nh_errorf(err, NH_EINVAL,
+                         "tensor parallel %d must divide the heads (%d) and "
+                         "'ffn_dim' (%d)",
+                         tp, cfg->heads, cfg->ffn_dim);
     m->cfg = *cfg;
+    m->tp = tp;
+    m->tp_rank = tp_rank;
+    m->lheads = cfg->heads / tp;
+    m->qdim = cfg->dim / tp;
+    m->lffn = cfg->ffn_dim / tp;
     C = cfg->dim, F = cfg->ffn_dim, V = cfg->vocab, L = cfg->layers;
     total = (double)V * C * (cfg->tied ? 1 : 2) +
             (double)L * (2.0 * C + 4.0 * C * C + 3.0 * C * F) + C;
@@ -308,25 +408,27 @@ model_init(struct model *m, const struct model_config *cfg, uint64_t seed,
     m->tensors = calloc((size_t)(2 + LT_COUNT * L + 1), sizeof *m->tensors);
     if (!m->tensors)
         goto nomem;
-    add_tensor(m, "embed", V, C, 2);
+    add_tensor(m, "embed", V, C, 2, MODEL_SPLIT_NONE);
     for (l = 0; l < L; l++) {
         for (i = 0; i < LT_COUNT; i++) {
-            int rows = C, cols = C, ndim = 2;
+            int rows = C, cols = C, ndim = 2, split = MODEL_SPLIT_ROWS;
 
             if (i == LT_ATTN_NORM || i == LT_FFN_NORM)
-                cols = 1, ndim = 1;
+                cols = 1, ndim = 1, split = MODEL_SPLIT_NONE;
             else if (i == LT_W1 || i == LT_W3)
                 rows = F;
             else if (i == LT_W2)
-                cols = F;
+                cols = F, split = MODEL_SPLIT_COLS;
+            else if (i == LT_WO)
+                split = MODEL_SPLIT_COLS;
             snprintf(name, sizeof name, "layers.%d.%s", l,
                      layer_tensor_names[i]);
-            add_tensor(m, name, rows, cols, ndim);
+            add_tensor(m, name, rows, cols, ndim, split);
         }
     }
-    add_tensor(m, "norm", C, 1, 1);
+    add_tensor(m, "norm", C, 1, 1, MODEL_SPLIT_NONE);
     if (!cfg->tied)
-        add_tensor(m, "head", V, C, 2);
+        add_tensor(m, "head", V, C, 2, MODEL_SPLIT_NONE);
 
     m->params = malloc(m->nparams * sizeof(float));
     m->grads = calloc(m->nparams, sizeof(float));
@@ -341,7 +443,7 @@ model_init(struct model *m, const struct model_config *cfg, uint64_t seed,
     for (i = 0; i < m->ntensors; i++) {
         const struct model_tensor *t = &m->tensors[i];
         float *p = m->params + t->off;
-        size_t j, n = (size_t)t->rows * t->cols;
+        size_t j, n = (size_t)t->grows * t->gcols;
         double std = 0.02;
         const char *dot = strrchr(t->name, '.');
 
@@ -352,9 +454,20 @@ model_init(struct model *m, const struct model_config *cfg, uint64_t seed,
         }
         if (dot && (!strcmp(dot, ".wo") || !strcmp(dot, ".w2")))
             std = 0.02 / sqrt(2.0 * L);
+        if (t->split == MODEL_SPLIT_NONE) {
+            for (j = 0; j < n; j++)
+                p[j] = (float)(std * normal(&s));
+            continue;
+        }
+        /* the whole tensor from the stream, then this rank's slice */
+        free(full);
+        if (!(full = malloc(n * sizeof(float))))
+            goto nomem;
         for (j = 0; j < n; j++)
-            p[j] = (float)(std * normal(&s));
+            full[j] = (float)(std * normal(&s));
+        tensor_slice(t, m->tp_rank, full, p);
     }
+    free(full);
 
     /* rotary table: angle t * theta^(-2i/hd), computed in double */
     for (l = 0; l < cfg->seq; l++) {
@@ -368,6 +481,7 @@ model_init(struct model *m, const struct model_config *cfg, uint64_t seed,
     }
     return 0;
 nomem:
+    free(full);
     model_free(m);
     return nh_errorf(err, NH_ENOMEM, "out of memory for the model");
 }
@@ -430,9 +544,9 @@ static int
 ensure_acts(struct model *m, int B, int T, struct nh_error *err)
 {
     const struct model_config *c = &m->cfg;
-    size_t N = (size_t)B * T, C = c->dim, F = c->ffn_dim, V = c->vocab;
-    size_t A = (size_t)c->heads * T * N; /* (B,NH,T,T) */
-    size_t need = N * model_act_floats(c, T, m->recompute);
+    size_t N = (size_t)B * T, C = c->dim, F = m->lffn, V = c->vocab;
+    size_t Q = m->qdim, A = (size_t)m->lheads * T * N; /* (B,NH,T,T) */
+    size_t need = N * act_floats(c, T, m->recompute, m->tp);
     size_t sneed = N * model_scratch_floats_per_token(c, T);
     float *p;
     int l;
@@ -484,14 +598,14 @@ ensure_acts(struct model *m, int B, int T, struct nh_error *err)
         }
         TAKE(a->r1, N);
         TAKE(a->xn1, N * C);
-        TAKE(a->q, N * C);
-        TAKE(a->k, N * C);
-        TAKE(a->v, N * C);
+        TAKE(a->q, N * Q);
+        TAKE(a->k, N * Q);
+        TAKE(a->v, N * Q);
         if (l > 0 && m->recompute == MODEL_RECOMPUTE_SELECTIVE)
             a->att = m->layer[0].att; /* one block, refilled in backward */
         else
             TAKE(a->att, A);
-        TAKE(a->ay, N * C);
+        TAKE(a->ay, N * Q);
         TAKE(a->mid, N * C);
         TAKE(a->r2, N);
         TAKE(a->xn2, N * C);
@@ -660,7 +774,8 @@ rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x,
 static void
 rope(const struct model *m, float *x, int N, int T, int dir)
 {
-    int C = m->cfg.dim, NH = m->cfg.heads, hd = C / NH, half = hd / 2, n;
+    int C = m->qdim, NH = m->lheads, hd = m->cfg.dim / m->cfg.heads;
+    int half = hd / 2, n;
 
 #pragma omp parallel for schedule(static)
     for (n = 0; n < N; n++) {
@@ -690,7 +805,7 @@ static void
 attention_fwd(const struct model *m, struct model_layer_acts *a, int B, int T,
               bool with_ay)
 {
-    int C = m->cfg.dim, NH = m->cfg.heads, hd = C / NH, bh;
+    int C = m->qdim, NH = m->lheads, hd = m->cfg.dim / m->cfg.heads, bh;
     float scale = 1.0f / sqrtf((float)hd);
 
 #pragma omp parallel for schedule(static)
@@ -730,7 +845,7 @@ attention_bwd(const struct model *m, const struct model_layer_acts *a,
               const float *day, float *dq, float *dk, float *dv, float *datt,
               int B, int T)
 {
-    int C = m->cfg.dim, NH = m->cfg.heads, hd = C / NH, bh;
+    int C = m->qdim, NH = m->lheads, hd = m->cfg.dim / m->cfg.heads, bh;
     float scale = 1.0f / sqrtf((float)hd);
 
 #pragma omp parallel for schedule(static)
@@ -770,6 +885,27 @@ attention_bwd(const struct model *m, const struct model_layer_acts *a,
 
 /* ---- forward --------------------------------------------------------- */
 
+/* y (N,C) = x + h W^T for a row-parallel W (C, in): one rank's product is a
+ * partial sum, so under tensor parallel the products are summed over the
+ * tensor group (tp_sum) before x is added. */
+static void
+residual_out(struct model *m, float *y, const float *x, const float *h,
+             const float *W, int N, int in)
+{
+    size_t i, NC = (size_t)N * m->cfg.dim;
+
+    if (m->tp == 1) {
+        memcpy(y, x, NC * sizeof(float));
+        linear_fwd(y, h, W, N, in, m->cfg.dim, 1);
+        return;
+    }
+    linear_fwd(y, h, W, N, in, m->cfg.dim, 0);
+    m->tp_sum(m->tp_ctx, y, NC);
+#pragma omp parallel for schedule(static)
+    for (i = 0; i < NC; i++)
+        y[i] += x[i];
+}
+
 /* Layer l's forward from m->res[l]: its activations, and with out the
  * next residual stream m->res[l + 1] (a recompute in the backward needs
  * only the activations). */
@@ -778,20 +914,19 @@ layer_fwd(struct model *m, int l, int B, int T, bool out)
 {
     const struct model_config *c = &m->cfg;
     struct model_layer_acts *a = &m->layer[l];
-    int C = c->dim, F = c->ffn_dim, N = B * T;
+    int C = c->dim, Q = m->qdim, F = m->lffn, N = B * T;
     const float *x = m->res[l];
     size_t i, NF = (size_t)N * F;
 
     rmsnorm_fwd(a->xn1, a->r1, x, P(m, layer_tensor(l, LT_ATTN_NORM)), N, C,
                 c->norm_eps);
-    linear_fwd(a->q, a->xn1, P(m, layer_tensor(l, LT_WQ)), N, C, C, 0);
-    linear_fwd(a->k, a->xn1, P(m, layer_tensor(l, LT_WK)), N, C, C, 0);
-    linear_fwd(a->v, a->xn1, P(m, layer_tensor(l, LT_WV)), N, C, C, 0);
+    linear_fwd(a->q, a->xn1, P(m, layer_tensor(l, LT_WQ)), N, C, Q, 0);
+    linear_fwd(a->k, a->xn1, P(m, layer_tensor(l, LT_WK)), N, C, Q, 0);
+    linear_fwd(a->v, a->xn1, P(m, layer_tensor(l, LT_WV)), N, C, Q, 0);
     rope(m, a->q, N, T, 1);
     rope(m, a->k, N, T, 1);
     attention_fwd(m, a, B, T, true);
-    memcpy(a->mid, x, (size_t)N * C * sizeof(float));
-    linear_fwd(a->mid, a->ay, P(m, layer_tensor(l, LT_WO)), N, C, C, 1);
+    residual_out(m, a->mid, x, a->ay, P(m, layer_tensor(l, LT_WO)), N, Q);
 
     rmsnorm_fwd(a->xn2, a->r2, a->mid, P(m, layer_tensor(l, LT_FFN_NORM)), N, C,
                 c->norm_eps);
@@ -803,10 +938,9 @@ layer_fwd(struct model *m, int l, int B, int T, bool out)
 
         a->g[i] = h / (1.0f + expf(-h)) * a->h3[i];
     }
-    if (!out)
-        return;
-    memcpy(m->res[l + 1], a->mid, (size_t)N * C * sizeof(float));
-    linear_fwd(m->res[l + 1], a->g, P(m, layer_tensor(l, LT_W2)), N, F, C, 1);
+    if (out)
+        residual_out(m, m->res[l + 1], a->mid, a->g,
+                     P(m, layer_tensor(l, LT_W2)), N, F);
 }
 
 int
@@ -902,7 +1036,7 @@ int
 model_backward(struct model *m, struct nh_error *err)
 {
     const struct model_config *c = &m->cfg;
-    int C = c->dim, F = c->ffn_dim, V = c->vocab, L = c->layers;
+    int C = c->dim, F = m->lffn, Q = m->qdim, V = c->vocab, L = c->layers;
     int B = m->B, T = m->T, N = B * T, n, l, nblas;
     size_t NC = (size_t)N * C, NF = (size_t)N * F;
     float *dres, *dxn, *dq, *dk, *dv, *day, *dh1, *dg, *datt, *p;
@@ -943,12 +1077,12 @@ model_backward(struct model *m, struct nh_error *err)
 
     for (l = L - 1; l >= 0; l--) {
         struct model_layer_acts *a = &m->layer[l];
+        size_t i;
 
         if (m->recompute == MODEL_RECOMPUTE_FULL)
             layer_fwd(m, l, B, T, false);
         else if (m->recompute == MODEL_RECOMPUTE_SELECTIVE)
             attention_fwd(m, a, B, T, false);
-        size_t i;
 
         /* out = mid + g W2^T; dres carries d(out) into d(mid) */
         linear_bwd(dg, G(m, layer_tensor(l, LT_W2)), dres, a->g,
@@ -964,21 +1098,25 @@ model_backward(struct model *m, struct nh_error *err)
                    P(m, layer_tensor(l, LT_W1)), N, C, F, 0);
         linear_bwd(dxn, G(m, layer_tensor(l, LT_W3)), dg, a->xn2,
                    P(m, layer_tensor(l, LT_W3)), N, C, F, 1);
+        if (m->tp > 1) /* each rank's slice of F gave a partial sum */
+            m->tp_sum(m->tp_ctx, dxn, NC);
         rmsnorm_bwd(dres, G(m, layer_tensor(l, LT_FFN_NORM)), dxn, a->mid,
                     a->r2, P(m, layer_tensor(l, LT_FFN_NORM)), N, C);
 
         /* mid = x + ay Wo^T */
         linear_bwd(day, G(m, layer_tensor(l, LT_WO)), dres, a->ay,
-                   P(m, layer_tensor(l, LT_WO)), N, C, C, 0);
+                   P(m, layer_tensor(l, LT_WO)), N, Q, C, 0);
         attention_bwd(m, a, day, dq, dk, dv, datt, B, T);
         rope(m, dq, N, T, -1);
         rope(m, dk, N, T, -1);
         linear_bwd(dxn, G(m, layer_tensor(l, LT_WQ)), dq, a->xn1,
-                   P(m, layer_tensor(l, LT_WQ)), N, C, C, 0);
+                   P(m, layer_tensor(l, LT_WQ)), N, C, Q, 0);
         linear_bwd(dxn, G(m, layer_tensor(l, LT_WK)), dk, a->xn1,
-                   P(m, layer_tensor(l, LT_WK)), N, C, C, 1);
+                   P(m, layer_tensor(l, LT_WK)), N, C, Q, 1);
         linear_bwd(dxn, G(m, layer_tensor(l, LT_WV)), dv, a->xn1,
-                   P(m, layer_tensor(l, LT_WV)), N, C, C, 1);
+                   P(m, layer_tensor(l, LT_WV)), N, C, Q, 1);
+        if (m->tp > 1) /* each rank's heads gave a partial sum */
+            m->tp_sum(m->tp_ctx, dxn, NC);
         rmsnorm_bwd(dres, G(m, layer_tensor(l, LT_ATTN_NORM)), dxn, m->res[l],
                     a->r1, P(m, layer_tensor(l, LT_ATTN_NORM)), N, C);
         grads_ready(m, l, model_layer_off(m, l + 1));

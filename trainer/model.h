@@ -71,13 +71,23 @@ int model_config_load(const char *path, struct model_config *cfg,
 /* Check ranges and relations; model_init calls it. */
 int model_config_check(const struct model_config *cfg, struct nh_error *err);
 
+/* How a tensor is cut under tensor parallel (Megatron-LM's split): wq,
+ * wk, wv, w1, w3 by output rows (a rank's heads, its slice of ffn_dim),
+ * wo and w2 by input columns; norms, embedding and head whole. */
+enum model_split { MODEL_SPLIT_NONE, MODEL_SPLIT_ROWS, MODEL_SPLIT_COLS };
+
 /* One named tensor of the parameter block: rows x cols floats at off
- * (cols == 1 for the 1-D norm weights). */
+ * (cols == 1 for the 1-D norm weights). Under tensor parallel rows x cols
+ * is this rank's slice of the whole grows x gcols tensor, which sits at
+ * goff in the single-process layout (model_to_global). */
 struct model_tensor {
     char name[32]; /* "embed", "layers.3.wq", "norm", "head" */
     size_t off;
     int rows, cols;
     int ndim; /* 1 for norm weights, 2 for matrices (those decay) */
+    size_t goff;
+    int grows, gcols;
+    int split; /* enum model_split */
 };
 
 /* The activations of one layer, views into model.acts; shapes with
@@ -100,9 +110,16 @@ struct model_layer_acts {
 
 struct model {
     struct model_config cfg;
-    size_t nparams;
-    float *params; /* nparams floats, laid out as tensors[] */
-    float *grads;  /* same layout */
+    /* tensor parallel: rank tp_rank of tp holds heads/tp heads (qdim =
+     * dim/tp wide) and ffn_dim/tp of the MLP; tp_sum sums a buffer over
+     * the tensor group in place (set by the caller when tp > 1) */
+    int tp, tp_rank, lheads, qdim, lffn;
+    void (*tp_sum)(void *ctx, float *buf, size_t n);
+    void *tp_ctx;
+    size_t nparams; /* this rank's */
+    size_t gparams; /* the whole model's */
+    float *params;  /* nparams floats, laid out as tensors[] */
+    float *grads;   /* same layout */
     struct model_tensor *tensors;
     int ntensors;
     float *rope_cos, *rope_sin; /* (seq, hd/2) */
@@ -140,6 +157,19 @@ struct model {
  * ~ normal(0, 0.02 / sqrt(2 L)); norm weights 1. Gradients zero. */
 int model_init(struct model *m, const struct model_config *cfg, uint64_t seed,
                struct nh_error *err);
+/* The same for rank tp_rank of tp tensor-parallel ranks (tp divides heads
+ * and ffn_dim): the whole model is drawn from the seed as model_init
+ * does, and this rank keeps its slices, so tp ranks together hold exactly
+ * model_init's parameters. */
+int model_init_tp(struct model *m, const struct model_config *cfg,
+                  uint64_t seed, int tp, int tp_rank, struct nh_error *err);
+/* Copy this rank's parameter-shaped block local into the single-process
+ * layout global (gparams floats): its slices of split tensors, and the
+ * whole tensors too when replicated. model_from_global is the reverse. */
+void model_to_global(const struct model *m, const float *local, float *global,
+                     bool replicated);
+void model_from_global(const struct model *m, const float *global,
+                       float *local);
 void model_free(struct model *m);
 
 /* The tensor named name, or NULL. */

@@ -53,6 +53,7 @@ static const char run_usage[] =
     "         [--threads N] [--eval-every K] [--eval-batches N]\n"
     "         [--ckpt-every K|auto] [--mtbf SECONDS] [--keep M] [--resume]\n"
     "         [--zero 0|1] [--bucket-mb X] [--recompute none|selective|full]\n"
+    "         [--tp T]\n"
     "under mpirun -np N: data parallel over N ranks (dp.h); --zero 1 shards\n"
     "the AdamW state across them\n";
 
@@ -61,7 +62,7 @@ static const char *const recompute_names[] = {"none", "selective", "full"};
 struct run_opts {
     const char *config, *data, *out;
     long steps, batch, seq, warmup, threads, eval_every, eval_batches;
-    long ckpt_every, keep, zero;
+    long ckpt_every, keep, zero, tp;
     double lr, min_lr, weight_decay, clip, bucket_mb, mtbf;
     enum model_recompute recompute;
     unsigned long long seed;
@@ -201,14 +202,16 @@ config_text(struct strbuf *sb, const struct model_config *c,
                 "\"beta2\": %.9g, \"eps\": %.9g, \"seed\": %llu, "
                 "\"threads\": %ld, \"eval_every\": %ld, \"eval_batches\": %ld, "
                 "\"ckpt_every\": %ld, \"keep\": %ld, \"ranks\": %d, "
+                "\"tp\": %ld, "
                 "\"zero\": %ld, \"bucket_mb\": %.9g, \"recompute\": \"%s\", "
                 "\"train_tokens\": %llu, \"heldout_tokens\": %llu}\n}\n",
                 o->steps, o->batch, o->seq, ac->lr, ac->min_lr,
                 ac->warmup_steps, ac->weight_decay, ac->grad_clip, ac->beta1,
                 ac->beta2, ac->eps, o->seed, o->threads, o->eval_every,
-                o->eval_batches, o->ckpt_every, o->keep, ranks, o->zero,
-                o->bucket_mb, recompute_names[o->recompute],
-                (unsigned long long)ntrain, (unsigned long long)nheld);
+                o->eval_batches, o->ckpt_every, o->keep, ranks,
+                o->tp ? o->tp : 1, o->zero, o->bucket_mb,
+                recompute_names[o->recompute], (unsigned long long)ntrain,
+                (unsigned long long)nheld);
 }
 
 /* Everything that affects the math, as checkpoints record it (ckpt.h). */
@@ -321,6 +324,7 @@ parse_opts(int argc, char **argv, struct run_opts *o)
         {"zero", required_argument, NULL, 'Z'},
         {"bucket-mb", required_argument, NULL, 'U'},
         {"recompute", required_argument, NULL, 'X'},
+        {"tp", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -402,6 +406,9 @@ parse_opts(int argc, char **argv, struct run_opts *o)
         case 'U':
             ok = parse_double(optarg, 1e-6, 1e6, &o->bucket_mb);
             break;
+        case 'P':
+            ok = parse_long(optarg, 1, 1024, &o->tp);
+            break;
         case 'X':
             ok = true;
             if (!strcmp(optarg, "none"))
@@ -471,7 +478,7 @@ setup(struct run *r, struct nh_error *err)
 {
     struct run_opts *o = &r->o;
     uint64_t ntok;
-    int size = r->dp.size, rank = r->dp.rank;
+    int size = r->dp.dsize, rank = r->dp.drank;
 
     if (model_config_load(o->config, &r->cfg, err) < 0)
         return -1;
@@ -483,8 +490,8 @@ setup(struct run *r, struct nh_error *err)
                          r->cfg.seq);
     if (o->batch < size)
         return nh_errorf(err, NH_EINVAL,
-                         "--batch %ld is smaller than the %d ranks: each "
-                         "rank needs at least one sequence",
+                         "--batch %ld is smaller than the %d data-parallel "
+                         "ranks: each needs at least one sequence",
                          o->batch, size);
     if (!o->have_min_lr)
         o->min_lr = o->lr / 10;
@@ -535,12 +542,14 @@ setup(struct run *r, struct nh_error *err)
 
     if (rank == 0 && mkdir(o->out, 0777) < 0 && errno != EEXIST)
         return nh_error_errno(err, "cannot create '%s'", o->out);
-    config_text(&r->conf, &r->cfg, o, &r->ac, size, r->ntrain, r->nheld);
+    config_text(&r->conf, &r->cfg, o, &r->ac, r->dp.size, r->ntrain, r->nheld);
     math_key(&r->key, &r->cfg, &r->ac, o, r->ntrain);
     omp_set_num_threads((int)o->threads);
     openblas_set_num_threads((int)o->threads);
-    if (model_init(&r->m, &r->cfg, o->seed, err) < 0)
+    if (model_init_tp(&r->m, &r->cfg, o->seed, r->dp.tp, r->dp.trank, err) < 0)
         return -1;
+    r->m.tp_sum = dp_tp_sum;
+    r->m.tp_ctx = &r->dp;
     r->m.recompute = o->recompute;
     if (dp_setup(&r->dp, &r->m,
                  (size_t)(o->bucket_mb * 1024 * 1024 / sizeof(float)),
@@ -556,80 +565,134 @@ setup(struct run *r, struct nh_error *err)
     return 0;
 }
 
-/* Rank 0 loads the newest usable checkpoint; every rank gets its state. */
+/* Rank 0 loads the newest usable checkpoint (the single-process layout,
+ * m.gparams floats each); every rank gets its state. Without tensor
+ * parallel dp.c sends the parameters and moments (or the moments'
+ * pieces); with it every rank gets the whole state and keeps its slices. */
 static int
 resume(struct run *r, struct ckpt_state *cs, struct run_rng *rng, long *first,
        struct nh_error *err)
 {
-    float *mf = NULL, *vf = NULL;
+    struct dp *d = &r->dp;
+    size_t n = r->m.nparams, gn = r->m.gparams;
+    bool tp = d->tp > 1, whole = tp || d->zero; /* needs full buffers */
+    float *g = NULL, *lm = NULL, *lv = NULL;
     uint64_t st[3] = {0};
     int rc = 0;
 
-    if (r->dp.rank == 0) {
-        if (r->dp.zero) {
-            mf = malloc(sizeof(float) * r->m.nparams);
-            vf = malloc(sizeof(float) * r->m.nparams);
-            if (!mf || !vf)
-                rc = nh_errorf(err, NH_ENOMEM,
-                               "out of memory for the checkpoint's state");
-            cs->m = mf;
-            cs->v = vf;
+    if (whole && (d->rank == 0 || tp) &&
+        !(g = malloc(sizeof(float) * (tp ? 3 * gn : 2 * n))))
+        rc = nh_errorf(err, NH_ENOMEM, "out of memory for the checkpoint");
+    if (d->rank == 0 && rc == 0) {
+        if (tp) {
+            cs->params = g;
+            cs->m = g + gn;
+            cs->v = g + 2 * gn;
+        } else if (d->zero) {
+            cs->m = g;
+            cs->v = g + n;
         }
-        if (rc == 0)
-            rc = ckpt_load(r->o.out, cs, err);
+        rc = ckpt_load(r->o.out, cs, err);
         st[0] = (uint64_t)cs->step;
         st[1] = cs->rng;
         st[2] = (uint64_t)cs->adam_t;
+        cs->params = r->m.params;
         cs->m = r->opt.m;
         cs->v = r->opt.v;
     }
-    if ((rc = dp_agree(&r->dp, rc)) < 0)
+    if ((rc = dp_agree(d, rc)) < 0)
         goto out;
-    if (dp_bcast(&r->dp, st, sizeof st) < 0 ||
-        dp_scatter_state(&r->dp, &r->m, &r->opt, mf, vf, err) < 0) {
-        rc = nh_errorf(err, NH_EIO, "cannot share the checkpoint");
-        goto out;
+    if (dp_bcast(d, st, sizeof st) < 0)
+        goto fail;
+    if (!tp) {
+        if (dp_scatter_state(d, &r->m, &r->opt, g, g ? g + n : NULL, err) < 0)
+            goto fail;
+    } else {
+        if (dp_bcast(d, g, sizeof(float) * 3 * gn) < 0)
+            goto fail;
+        model_from_global(&r->m, g, r->m.params);
+        if (!d->zero) {
+            model_from_global(&r->m, g + gn, r->opt.m);
+            model_from_global(&r->m, g + 2 * gn, r->opt.v);
+        } else {
+            if (!(lm = malloc(sizeof(float) * n)) ||
+                !(lv = malloc(sizeof(float) * n))) {
+                rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+                goto out;
+            }
+            model_from_global(&r->m, g + gn, lm);
+            model_from_global(&r->m, g + 2 * gn, lv);
+            dp_take_pieces(d, lm, r->opt.m);
+            dp_take_pieces(d, lv, r->opt.v);
+        }
     }
     *first = (long)st[0];
     rng->s = st[1];
     r->opt.t = (long)st[2];
+    goto out;
+fail:
+    rc = nh_errorf(err, NH_EIO, "cannot share the checkpoint");
 out:
-    free(mf);
-    free(vf);
+    free(g);
+    free(lm);
+    free(lv);
     return rc;
 }
 
-/* Rank 0 writes a checkpoint of the state after cs->step steps. */
+/* Rank 0 writes a checkpoint of the state after cs->step steps, in the
+ * single-process layout: with --zero the data group's rank 0 gathers the
+ * moments' pieces; with tensor parallel the tensor group of data rank 0
+ * puts its slices together on rank 0. */
 static int
 checkpoint(struct run *r, struct ckpt_state *cs, struct nh_error *err)
 {
-    float *mf = NULL, *vf = NULL;
+    struct dp *d = &r->dp;
+    size_t n = r->m.nparams, gn = r->m.gparams;
+    bool tp = d->tp > 1, lead = d->drank == 0;
+    float *mf = NULL, *vf = NULL, *g = NULL;
+    const float *lm = r->opt.m, *lv = r->opt.v;
     int rc = 0;
 
-    if (r->dp.zero && r->dp.rank == 0) {
-        mf = malloc(sizeof(float) * r->m.nparams);
-        vf = malloc(sizeof(float) * r->m.nparams);
+    if (d->zero && lead) {
+        mf = malloc(sizeof(float) * n);
+        vf = malloc(sizeof(float) * n);
         if (!mf || !vf)
             rc = nh_errorf(err, NH_ENOMEM,
                            "out of memory for the checkpoint's state");
+        lm = mf;
+        lv = vf;
     }
-    if ((rc = dp_agree(&r->dp, rc)) < 0)
+    if (tp && lead && rc == 0 && !(g = calloc(3 * gn, sizeof(float))))
+        rc = nh_errorf(err, NH_ENOMEM, "out of memory for the checkpoint");
+    if ((rc = dp_agree(d, rc)) < 0)
         goto out;
-    if ((rc = dp_gather_moments(&r->dp, &r->opt, mf, vf, err)) < 0)
+    if ((rc = dp_gather_moments(d, &r->opt, mf, vf, err)) < 0)
         goto out;
-    if (r->dp.rank == 0) {
-        if (r->dp.zero) {
-            cs->m = mf;
-            cs->v = vf;
+    if (tp && lead) {
+        /* slices in place, whole tensors from tensor rank 0 only: the
+         * sum over the group is then exact */
+        model_to_global(&r->m, r->m.params, g, d->trank == 0);
+        model_to_global(&r->m, lm, g + gn, d->trank == 0);
+        model_to_global(&r->m, lv, g + 2 * gn, d->trank == 0);
+        if ((rc = dp_tp_reduce(d, g, 3 * gn)) < 0) {
+            nh_errorf(err, NH_EIO, "cannot gather the tensor slices");
+            goto out;
         }
+    }
+    if (d->rank == 0) {
+        cs->params = tp ? g : r->m.params;
+        cs->m = (float *)(tp ? g + gn : lm);
+        cs->v = (float *)(tp ? g + 2 * gn : lv);
         rc =
             ckpt_write(r->o.out, cs, strbuf_str(&r->conf), (int)r->o.keep, err);
+        cs->params = r->m.params;
         cs->m = r->opt.m;
         cs->v = r->opt.v;
     }
 out:
     free(mf);
     free(vf);
+    free(g);
     return rc;
 }
 
@@ -735,6 +798,8 @@ run_command(int argc, char **argv)
     rc = heartbeat_init(&hb, r.dp.rank, &err);
     if (rc == 0)
         rc = fault_init(&flt, &err);
+    if (rc == 0)
+        rc = dp_grid(&r.dp, o->tp ? (int)o->tp : 1, &err);
     if ((rc = dp_agree(&r.dp, rc)) < 0)
         goto fail;
     heartbeat_beat(&hb, HB_START, 0);
@@ -747,7 +812,7 @@ run_command(int argc, char **argv)
         goto fail;
     rng.s = o->seed ^ 0x6a09e667f3bcc909ULL;
     cs = (struct ckpt_state){
-        .n = r.m.nparams,
+        .n = r.m.gparams,
         .params = r.m.params,
         .m = r.opt.m,
         .v = r.opt.v,
@@ -774,11 +839,11 @@ run_command(int argc, char **argv)
         goto fail;
 
     /* every rank measures at once: the sum is the run's peak */
-    peak = dp_sum(&r.dp, measure_peak());
+    peak = dp_sum_all(&r.dp, measure_peak());
     strbuf_addf(&r.line,
                 "{\"event\":\"peak\",\"gflops\":%.6g,\"threads\":%ld,"
                 "\"ranks\":%d,\"params\":%zu}",
-                peak, o->threads, r.dp.size, r.m.nparams);
+                peak, o->threads, r.dp.size, r.m.gparams);
     /* a resumed run's file has its peak line */
     rc = report(&r, o->resume ? NULL : r.mf, &err);
     if ((rc = dp_agree(&r.dp, rc)) < 0)

@@ -79,6 +79,31 @@ PYEOF
     "$T" tokenize --tokenizer tok --output toks -q poems.jsonl || fail "tokenize"
 }
 
+# train_losses_close A B N: two metrics.jsonl files have the same N step
+# and eval lines, every loss within 1e-5 relative (prints the worst)
+train_losses_close() {
+    "$PY" - "$1" "$2" "$3" <<'PYEOF' || fail "$1 and $2 differ"
+import json, sys
+def load(p):
+    out = []
+    for l in open(p):
+        j = json.loads(l)
+        if "loss" in j:
+            out.append((j.get("event", "step"), j["step"], j["loss"]))
+    return out
+a, b = load(sys.argv[1]), load(sys.argv[2])
+n = int(sys.argv[3])
+assert len(a) == len(b) == n, (len(a), len(b), n)
+worst = 0
+for x, y in zip(a, b):
+    assert x[:2] == y[:2], (x, y)
+    worst = max(worst, abs(x[2] - y[2]) / abs(x[2]))
+print("%s vs %s: worst relative loss difference %.3g" % (sys.argv[1],
+                                                         sys.argv[2], worst))
+assert worst <= 1e-5, worst
+PYEOF
+}
+
 # ---- nhd on an ephemeral loopback port ------------------------------------
 # nhd_start [DATA_DIR [OUTFILE [EXTRA NHD ARGS...]]]: pick a free port
 # (NHD_PORT, unless already set), start nhd in the background (NHD_PID),

@@ -22,28 +22,7 @@ make_poem_tokens # poems.jsonl, tok, toks
 ARGS="--config $CFG --data toks --steps 12 --seq 32 --lr 3e-3 --threads 1
       --eval-every 6"
 losses() { grep -o '"step":[0-9]*,"loss":[^,}]*' "$1"; }
-# close A B: every step's and eval's loss within 1e-5 relative
-close() {
-    "$PY" - "$1" "$2" <<'PYEOF' || fail "$1 and $2 differ"
-import json, sys
-def load(p):
-    out = []
-    for l in open(p):
-        j = json.loads(l)
-        if "loss" in j:
-            out.append((j.get("event", "step"), j["step"], j["loss"]))
-    return out
-a, b = load(sys.argv[1]), load(sys.argv[2])
-assert len(a) == len(b) == 14, (len(a), len(b))
-worst = 0
-for x, y in zip(a, b):
-    assert x[:2] == y[:2], (x, y)
-    worst = max(worst, abs(x[2] - y[2]) / abs(x[2]))
-print("%s vs %s: worst relative loss difference %.3g" % (sys.argv[1],
-                                                         sys.argv[2], worst))
-assert worst <= 1e-5, worst
-PYEOF
-}
+close() { train_losses_close "$1" "$2" 14; }
 
 for B in 6 7; do
     # shellcheck disable=SC2086
@@ -64,7 +43,7 @@ done
 # rank 0 alone writes: one peak line, the step lines, config with ranks
 expect_eq "peak lines" 1 "$(grep -c '"event":"peak"' r6-3-1-25/metrics.jsonl)"
 grep -q '"ranks":3' r6-3-1-25/metrics.jsonl || fail "peak line without ranks"
-grep -q '"ranks": 3, "zero": 1' r6-3-1-25/config.json || fail "config.json"
+grep -q '"ranks": 3, "tp": 1, "zero": 1' r6-3-1-25/config.json || fail "config.json"
 expect_eq "stdout lines" 15 "$(wc -l <r6-3-1-25.out)"
 grep -q '"max_rss_mb":' r6-3-1-25/metrics.jsonl || fail "no max_rss_mb"
 
@@ -74,7 +53,7 @@ rc=0
 $MPI -np 3 "$T" run $ARGS --batch 2 --out bad >/dev/null 2>err || rc=$?
 [ "$rc" -ne 0 ] || fail "batch 2 on 3 ranks ran"
 expect_eq "messages" 1 "$(grep -c 'nh-train: run:' err)"
-grep -q "nh-train: run: --batch 2 is smaller than the 3 ranks" err ||
+grep -q "nh-train: run: --batch 2 is smaller than the 3 data-parallel ranks" err ||
     fail "$(cat err)"
 
 # exact resume of 2 ranks with --zero 1 after SIGKILL of one rank
