@@ -13,6 +13,7 @@
 #include "log.h"
 #include "net.h"
 #include "objstore.h"
+#include "review.h"
 #include "sql.h"
 #include "store.h"
 #include "strbuf.h"
@@ -443,6 +444,7 @@ write_file(const char *path, const char *text, struct nh_error *err)
 
 struct job_args {
     cJSON *root;
+    char kind[16];                /* "pipeline", "augment", "mix" */
     const char *input, *output; /* version id, output dataset */
     const char *config_hash;
     const cJSON *config; /* as checked by op-job.c */
@@ -456,13 +458,15 @@ load_args(struct jobs *j, int64_t id, struct job_args *a, struct nh_error *err)
     int rc = 0;
 
     memset(a, 0, sizeof(*a));
-    if (sqlite3_prepare_v2(db, "SELECT args FROM jobs WHERE id = ?1", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT args, kind FROM jobs WHERE id = ?1", -1,
+                           &st, NULL) != SQLITE_OK)
         return nh_errorf(err, NH_EIO, "cannot read job: %s",
                          sqlite3_errmsg(db));
     sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_step(st) == SQLITE_ROW)
+    if (sqlite3_step(st) == SQLITE_ROW) {
         a->root = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+        snprintf(a->kind, sizeof(a->kind), "%s", sqlite3_column_text(st, 1));
+    }
     sqlite3_finalize(st);
     if (a->root) {
         const cJSON *in = cJSON_GetObjectItemCaseSensitive(a->root, "input");
@@ -563,7 +567,35 @@ prepare_and_spawn(struct jobs *j, int64_t id, struct child *k,
     }
     if ((rc = write_file(cfg, cfgtext, err)) < 0)
         goto out;
-    {
+    if (!strcmp(a.kind, "augment")) {
+        char ratio[32], seed[32];
+        const char *argv[14];
+        int n = 0;
+
+        snprintf(ratio, sizeof(ratio), "%.17g",
+                 cJSON_GetNumberValue(
+                     cJSON_GetObjectItemCaseSensitive(a.root, "ratio")));
+        snprintf(seed, sizeof(seed), "%.0f",
+                 cJSON_GetNumberValue(
+                     cJSON_GetObjectItemCaseSensitive(a.root, "seed")));
+        argv[n++] = j->nh_clean;
+        argv[n++] = "augment";
+        argv[n++] = "--ops";
+        argv[n++] = cfg;
+        argv[n++] = "--ratio";
+        argv[n++] = ratio;
+        argv[n++] = "--seed";
+        argv[n++] = seed;
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a.root, "only_new")))
+            argv[n++] = "--only-new";
+        argv[n++] = "--progress";
+        argv[n++] = "json";
+        argv[n++] = "-o";
+        argv[n++] = outdir;
+        argv[n++] = indir;
+        argv[n] = NULL;
+        rc = spawn(k, argv, err);
+    } else {
         const char *argv[] = {j->nh_clean,  "run",  "--config", cfg,
                               "--progress", "json", "-q",       "-o",
                               outdir,       indir,  NULL};
@@ -929,6 +961,64 @@ mark_succeeded(sqlite3 *db, const char *id, void *arg, struct nh_error *err)
     return rc;
 }
 
+/* An augment job's version is committed: a review campaign on a sample
+ * of its augmented documents (args.review_size of them; 0: none). A
+ * failure here is logged and leaves the job succeeded without one. */
+static void
+augment_campaign(struct jobs *j, int64_t job, const struct job_args *a,
+                 const char *version)
+{
+    sqlite3 *db = store_db(j->store);
+    struct nh_error err = {0};
+    sqlite3_stmt *st = NULL;
+    cJSON *args = cJSON_CreateObject(), *summary = NULL;
+    double size = cJSON_GetNumberValue(
+        cJSON_GetObjectItemCaseSensitive(a->root, "review_size"));
+    char ref[400], name[64], *user = NULL;
+    int64_t cid = 0;
+    int rc;
+
+    if (!(size >= 1)) {
+        cJSON_Delete(args);
+        return;
+    }
+    if (sqlite3_prepare_v2(db, "SELECT user FROM jobs WHERE id = ?1", -1, &st,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, job);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+            user = strdup((const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+    }
+    snprintf(ref, sizeof(ref), "%s@%s", a->output, version);
+    snprintf(name, sizeof(name), "augment job %lld", (long long)job);
+    if (!args || !cJSON_AddStringToObject(args, "ref", ref) ||
+        !cJSON_AddStringToObject(args, "name", name) ||
+        !cJSON_AddNumberToObject(
+            args, "seed",
+            cJSON_GetNumberValue(
+                cJSON_GetObjectItemCaseSensitive(a->root, "seed"))) ||
+        !cJSON_AddNumberToObject(args, "size", size))
+        rc = nh_errorf(&err, NH_ENOMEM, "out of memory");
+    else
+        rc = review_create(db, j->data_dir, args, user ? user : "nhd", true,
+                           &cid, &summary, &err);
+    if (rc == 0 &&
+        sqlite3_prepare_v2(db, "UPDATE jobs SET campaign = ?2 WHERE id = ?1",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, job);
+        sqlite3_bind_int64(st, 2, cid);
+        sqlite3_step(st);
+        sqlite3_finalize(st);
+        nh_info("job %lld: review campaign %lld", (long long)job,
+                (long long)cid);
+    } else if (rc < 0) {
+        nh_warn("job %lld: no review campaign: %s", (long long)job, err.msg);
+    }
+    free(user);
+    cJSON_Delete(summary);
+    cJSON_Delete(args);
+}
+
 /* The child of job k succeeded: commit out/data as the new version. */
 static int
 commit_output(struct jobs *j, struct child *k, struct nh_error *err)
@@ -976,6 +1066,8 @@ commit_output(struct jobs *j, struct child *k, struct nh_error *err)
     rc = version_commit(db, j->data_dir, &spec, id, err);
     if (rc == 0)
         nh_info("job %lld: version %s", (long long)k->job, id);
+    if (rc == 0 && !strcmp(a.kind, "augment"))
+        augment_campaign(j, k->job, &a, id);
 out:
     free(stats);
     free(removed);

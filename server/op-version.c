@@ -10,6 +10,7 @@
 #include "ops.h"
 
 #include "ref.h"
+#include "review.h"
 #include "sql.h"
 #include "store.h"
 
@@ -76,13 +77,48 @@ show_shards(sqlite3 *db, const char *id, cJSON *obj, struct nh_error *err)
     return rc;
 }
 
+/* Add "parents": every parent of version id in order (version_parents,
+ * for a mixture), or [parent] / [] for a version with one or none. */
+static int
+show_parents(sqlite3 *db, const char *id, cJSON *obj, struct nh_error *err)
+{
+    cJSON *arr = cJSON_AddArrayToObject(obj, "parents");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(obj, "parent");
+    sqlite3_stmt *st = NULL;
+    int rc, src;
+
+    if (!arr)
+        return nh_errorf(err, NH_ENOMEM, "out of memory");
+    rc = sql_prepare(db,
+                     "SELECT parent FROM version_parents WHERE version_id = ?1"
+                     " ORDER BY seq",
+                     &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW)
+        if (!cJSON_AddItemToArray(
+                arr, cJSON_CreateString(
+                         (const char *)sqlite3_column_text(st, 0)))) {
+            rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+            break;
+        }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = sql_fail(db, err, "cannot read version parents");
+    sqlite3_finalize(st);
+    if (rc == 0 && cJSON_GetArraySize(arr) == 0 && cJSON_IsString(p) &&
+        !cJSON_AddItemToArray(arr, cJSON_CreateString(p->valuestring)))
+        rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+    return rc;
+}
+
 static int
 show(sqlite3 *db, const struct dbq_job *job, cJSON **out, struct nh_error *err)
 {
     const cJSON *args = job->args;
     struct ref_version rv;
     sqlite3_stmt *st = NULL;
-    cJSON *r = NULL, *tags;
+    cJSON *r = NULL, *tags, *review = NULL;
     int rc, src;
 
     rc = arg_ref(db, args, &rv, err);
@@ -117,7 +153,13 @@ show(sqlite3 *db, const struct dbq_job *job, cJSON **out, struct nh_error *err)
     rc = ref_version_tags(db, rv.version, tags, err);
     if (rc == 0)
         rc = show_shards(db, rv.version, r, err);
-    if (rc == 0) {
+    if (rc == 0 && (rc = review_of_version(db, rv.version, &review, err)) == 0 &&
+        !cJSON_AddItemToObject(r, "review",
+                               review ? review : cJSON_CreateNull())) {
+        cJSON_Delete(review);
+        rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+    }
+    if (rc == 0 && (rc = show_parents(db, rv.version, r, err)) == 0) {
         *out = r;
         r = NULL;
     }
