@@ -569,7 +569,7 @@ prepare_and_spawn(struct jobs *j, int64_t id, struct child *k,
         goto out;
     if (!strcmp(a.kind, "augment")) {
         char ratio[32], seed[32];
-        const char *argv[14];
+        const char *argv[16];
         int n = 0;
 
         snprintf(ratio, sizeof(ratio), "%.17g",

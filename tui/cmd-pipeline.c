@@ -1,4 +1,5 @@
-/* cmd-pipeline.c - `nh pipeline run NAME[@REF] --config FILE`
+/* cmd-pipeline.c - `nh pipeline run NAME[@REF] --config FILE` and
+ * `nh augment run NAME[@REF] --ops FILE`
  *
  * Reads the pipeline config (JSON, schemas/pipeline.schema.json) on the
  * client, sends it with pipeline.run, and prints the job it queued; with
@@ -10,6 +11,7 @@
 #include "strbuf.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CONFIG_MAX (1 << 20)
@@ -48,32 +50,18 @@ out:
     return rc;
 }
 
-int
-cmd_pipeline_run(struct cmd_ctx *ctx)
+/* Send op with args, print the job it queued; with --wait follow it.
+ * args stays the caller's. */
+static int
+submit_job(struct cmd_ctx *ctx, const char *op, const cJSON *args)
 {
-    const char *config = cmd_opt(ctx, "config");
-    const char *output = cmd_opt(ctx, "output");
     struct client *c = NULL;
-    cJSON *args = NULL, *cfg = NULL, *res = NULL, *final = NULL;
+    cJSON *res = NULL, *final = NULL;
     struct nh_error err;
     int64_t job;
     int rc;
 
-    if (!config)
-        return cmd_usage(ctx, "pipeline run needs --config FILE");
-    if (read_config(config, &cfg, &err) < 0)
-        return nh_fail(&err);
-    args = cJSON_CreateObject();
-    if (!args || !cJSON_AddStringToObject(args, "ref", ctx->argv[0]) ||
-        !cJSON_AddItemToObject(args, "config", cfg) ||
-        (output && !cJSON_AddStringToObject(args, "output", output))) {
-        if (!args || !cJSON_GetObjectItemCaseSensitive(args, "config"))
-            cJSON_Delete(cfg);
-        rc = nh_failf("out of memory");
-        goto out;
-    }
-    if (nh_connect(&c, &err) < 0 ||
-        client_call(c, "pipeline.run", args, &res, &err) < 0) {
+    if (nh_connect(&c, &err) < 0 || client_call(c, op, args, &res, &err) < 0) {
         rc = nh_fail(&err);
         goto out;
     }
@@ -109,9 +97,78 @@ cmd_pipeline_run(struct cmd_ctx *ctx)
         }
     }
 out:
-    cJSON_Delete(args);
     cJSON_Delete(res);
     cJSON_Delete(final);
     client_free(c);
+    return rc;
+}
+
+int
+cmd_pipeline_run(struct cmd_ctx *ctx)
+{
+    const char *config = cmd_opt(ctx, "config");
+    const char *output = cmd_opt(ctx, "output");
+    cJSON *args = NULL, *cfg = NULL;
+    struct nh_error err;
+    int rc;
+
+    if (!config)
+        return cmd_usage(ctx, "pipeline run needs --config FILE");
+    if (read_config(config, &cfg, &err) < 0)
+        return nh_fail(&err);
+    args = cJSON_CreateObject();
+    if (!args || !cJSON_AddStringToObject(args, "ref", ctx->argv[0]) ||
+        !cJSON_AddItemToObject(args, "config", cfg) ||
+        (output && !cJSON_AddStringToObject(args, "output", output))) {
+        if (!args || !cJSON_GetObjectItemCaseSensitive(args, "config"))
+            cJSON_Delete(cfg);
+        cJSON_Delete(args);
+        return nh_failf("out of memory");
+    }
+    rc = submit_job(ctx, "pipeline.run", args);
+    cJSON_Delete(args);
+    return rc;
+}
+
+/* `nh augment run NAME[@REF] --ops FILE [--ratio R] [--seed S]
+ * [--only-new] [--review N] [--output NAME] [--wait]`: augment.run */
+int
+cmd_augment_run(struct cmd_ctx *ctx)
+{
+    const char *ops = cmd_opt(ctx, "ops"), *output = cmd_opt(ctx, "output");
+    const char *ratio = cmd_opt(ctx, "ratio"), *seed = cmd_opt(ctx, "seed");
+    const char *review = cmd_opt(ctx, "review");
+    cJSON *args = NULL, *cfg = NULL;
+    struct nh_error err;
+    double r = 1;
+    long long sd = 0, rv = 100;
+    char *end;
+    int rc;
+
+    if (!ops)
+        return cmd_usage(ctx, "augment run needs --ops FILE");
+    if (ratio && ((r = strtod(ratio, &end)), *end || end == ratio))
+        return cmd_usage(ctx, "--ratio must be a number");
+    if (seed && ((sd = strtoll(seed, &end, 10)), *end || end == seed))
+        return cmd_usage(ctx, "--seed must be an integer");
+    if (review && ((rv = strtoll(review, &end, 10)), *end || end == review))
+        return cmd_usage(ctx, "--review must be an integer");
+    if (read_config(ops, &cfg, &err) < 0)
+        return nh_fail(&err);
+    args = cJSON_CreateObject();
+    if (!args || !cJSON_AddStringToObject(args, "ref", ctx->argv[0]) ||
+        !cJSON_AddItemToObject(args, "ops", cfg) ||
+        !cJSON_AddNumberToObject(args, "ratio", r) ||
+        !cJSON_AddNumberToObject(args, "seed", (double)sd) ||
+        !cJSON_AddNumberToObject(args, "review_size", (double)rv) ||
+        !cJSON_AddBoolToObject(args, "only_new", cmd_flag(ctx, "only-new")) ||
+        (output && !cJSON_AddStringToObject(args, "output", output))) {
+        if (!args || !cJSON_GetObjectItemCaseSensitive(args, "ops"))
+            cJSON_Delete(cfg);
+        cJSON_Delete(args);
+        return nh_failf("out of memory");
+    }
+    rc = submit_job(ctx, "augment.run", args);
+    cJSON_Delete(args);
     return rc;
 }

@@ -102,6 +102,19 @@ static const struct cmd_entry cmd_table[] = {
      1,
      1,
      cmd_pipeline_run},
+    {"augment run",
+     "NAME[@REF] --ops FILE [--ratio R] [--seed S] [--only-new] [--review N]\n"
+     "       [--output NAME] [--wait]",
+     "augment a version as a job (docs/AUGMENT.md)",
+     "The new version holds the originals and their augmented copies\n"
+     "(--only-new: the copies only); a review campaign of N (default 100)\n"
+     "augmented documents is made when the job ends. Operator files:\n"
+     "docs/examples/augment-*.json.",
+     {"ops=", "ratio=", "seed=", "only-new", "review=", "output=", "wait",
+      NULL},
+     1,
+     1,
+     cmd_augment_run},
     {"job ls",
      "[--state STATE] [--limit N]",
      "list jobs, newest first",

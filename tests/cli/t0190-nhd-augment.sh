@@ -147,6 +147,24 @@ async def main():
 
 nhtest.run(main())
 PYEOF
+# the client: nh augment run --wait, and its refusals
+NH="$NH_BIN/nh"
+export XDG_CONFIG_HOME=$PWD/cfg NH_SERVER= NH_TOKEN=
+"$NH" login --server "$NHD_URL" --token "$(cat d/admin.token)" >/dev/null
+"$NH" augment run web --ops ops.json --seed 11 --ratio 2 --review 0 \
+    --output web-nh --wait --json >run.json 2>run.err || fail "nh augment run: $(cat run.err)"
+expect_eq "nh augment state" succeeded "$(json run.json 'j["state"]')"
+expect_eq "nh augment kind" augment "$(json run.json 'j["kind"]')"
+"$NH" dataset show web-nh --json >show.json
+"$NH" dataset show web-aug --json >show0.json
+expect_eq "nh augment same shards" "$(json show0.json '[s["object"] for s in j["shards"]]')" \
+    "$(json show.json '[s["object"] for s in j["shards"]]')"
+s=0; "$NH" augment run web --ops bad.json 2>err || s=$?
+expect_eq "bad ops exit" 1 "$s"
+grep -q "^nh: error: bad_request: .*'rate' must be between 0 and 1" err || fail "bad ops: $(cat err)"
+s=0; "$NH" augment run web 2>err || s=$?
+expect_eq "no --ops exit" 2 "$s"
+
 nhd_stop
 if grep -iE 'sanitizer|runtime error' nhd.err; then fail "nhd logged errors"; fi
 exit 0
