@@ -10,6 +10,7 @@
 #include "ftc.h"
 #include "jsonl.h"
 #include "lm.h"
+#include "mix.h"
 #include "log.h"
 #include "nhmpi.h"
 #include "report.h"
@@ -32,6 +33,7 @@ static const char usage_text[] =
     "       nh-clean classifier train|test|predict ... (see --help)\n"
     "       nh-clean lm train|score ...   (n-gram language model)\n"
     "       nh-clean augment --ops OPS.json -o OUT INPUT... (see --help)\n"
+    "       nh-clean mix --source LABEL=WEIGHT=PATH... --target N -o OUT\n"
     "\n"
     "Clean a text corpus: HTML extraction, normalization, quality rules,\n"
     "PII masking, repetition removal, exact and near-duplicate removal,\n"
@@ -383,6 +385,8 @@ main(int argc, char **argv)
         return cmd_classifier(argc - 1, argv + 1);
     if (!strcmp(argv[1], "check-config"))
         return cmd_check_config(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "mix"))
+        return cmd_mix(argc - 1, argv + 1);
     if (!strcmp(argv[1], "augment"))
         return cmd_augment(argc - 1, argv + 1);
     if (!strcmp(argv[1], "lm"))
