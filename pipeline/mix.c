@@ -73,18 +73,37 @@ mix_plan(struct mix_source *s, size_t n, double target, uint64_t seed,
             ord[d].doc = d;
         }
         qsort(ord, x->ndocs, sizeof(*ord), order_cmp);
-        /* take documents in key order while that brings the taken
-         * measure nearer the rest; skip ones that would overshoot by
-         * more than they help, so a long document late in the order
-         * does not spoil the share */
-        for (uint64_t k = 0; k < x->ndocs && rest > 0; k++) {
-            double m = x->m[ord[k].doc];
+        /* take documents in key order while they fit in the rest; then
+         * the one (not yet taken) that brings the total nearest the
+         * target, if any does: the share is then off by less than one
+         * document's measure, usually far less */
+        {
+            uint64_t best = UINT64_MAX;
+            double gap;
 
-            if (m <= 0 || m - rest > rest)
-                continue;
-            x->count[ord[k].doc]++;
-            rest -= m;
-            taken += m;
+            for (uint64_t k = 0; k < x->ndocs && rest > 0; k++) {
+                double m = x->m[ord[k].doc];
+
+                if (m <= 0 || m > rest)
+                    continue;
+                x->count[ord[k].doc]++;
+                rest -= m;
+                taken += m;
+            }
+            gap = rest;
+            for (uint64_t k = 0; k < x->ndocs && rest > 0; k++) {
+                double m = x->m[ord[k].doc];
+
+                if (x->count[ord[k].doc] == e && fabs(rest - m) < gap) {
+                    gap = fabs(rest - m);
+                    best = ord[k].doc;
+                }
+            }
+            if (best != UINT64_MAX) {
+                x->count[best]++;
+                rest -= x->m[best];
+                taken += x->m[best];
+            }
         }
         free(ord);
         x->taken = taken;

@@ -540,6 +540,82 @@ spawn(struct child *k, const char *const argv[], struct nh_error *err)
     return 0;
 }
 
+/* A mix job: in/K/ holds links to source K's shards; nh-clean mix
+ * --source K=WEIGHT=in/K ... */
+static int
+spawn_mix(struct jobs *j, struct child *k, const struct job_args *a,
+          const char *indir, const char *outdir, struct nh_error *err)
+{
+    const cJSON *srcs = cJSON_GetObjectItemCaseSensitive(a->config, "sources");
+    const cJSON *x;
+    char **argv = NULL, target[40], seed[40], (*spec)[PATH_MAX + 64] = NULL;
+    size_t n = (size_t)cJSON_GetArraySize(srcs), i = 0, m = 0;
+    int rc = 0;
+
+    if (!n || n > 64)
+        return nh_errorf(err, NH_ECORRUPT, "job %lld has bad sources",
+                         (long long)k->job);
+    argv = calloc(2 * n + 16, sizeof(*argv));
+    spec = calloc(n, sizeof(*spec));
+    if (!argv || !spec) {
+        rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+        goto out;
+    }
+    argv[m++] = (char *)j->nh_clean;
+    argv[m++] = (char *)"mix";
+    cJSON_ArrayForEach(x, srcs)
+    {
+        char dir[PATH_MAX];
+        const char *v = cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(x, "version"));
+
+        if (!v || snprintf(dir, sizeof(dir), "%s/%zu", indir, i) >=
+                      (int)sizeof(dir)) {
+            rc = nh_errorf(err, NH_ECORRUPT, "job %lld has bad sources",
+                           (long long)k->job);
+            goto out;
+        }
+        if ((rc = mkdir_p(dir, err)) < 0 ||
+            (rc = link_inputs(j, dir, v, err)) < 0)
+            goto out;
+        snprintf(spec[i], sizeof(spec[i]), "%zu=%.17g=%s", i,
+                 cJSON_GetNumberValue(
+                     cJSON_GetObjectItemCaseSensitive(x, "weight")),
+                 dir);
+        argv[m++] = (char *)"--source";
+        argv[m++] = spec[i];
+        i++;
+    }
+    snprintf(target, sizeof(target), "%.17g",
+             cJSON_GetNumberValue(
+                 cJSON_GetObjectItemCaseSensitive(a->config, "target")));
+    snprintf(seed, sizeof(seed), "%.0f",
+             cJSON_GetNumberValue(
+                 cJSON_GetObjectItemCaseSensitive(a->config, "seed")));
+    argv[m++] = (char *)"--target";
+    argv[m++] = target;
+    argv[m++] = (char *)"--by";
+    argv[m++] = cJSON_GetStringValue(
+        cJSON_GetObjectItemCaseSensitive(a->config, "by"));
+    argv[m++] = (char *)"--seed";
+    argv[m++] = seed;
+    argv[m++] = (char *)"--progress";
+    argv[m++] = (char *)"json";
+    argv[m++] = (char *)"-o";
+    argv[m++] = (char *)outdir;
+    argv[m] = NULL;
+    if (!argv[m - 7]) {
+        rc = nh_errorf(err, NH_ECORRUPT, "job %lld has bad args",
+                       (long long)k->job);
+        goto out;
+    }
+    rc = spawn(k, (const char *const *)argv, err);
+out:
+    free(argv);
+    free(spec);
+    return rc;
+}
+
 static int
 prepare_and_spawn(struct jobs *j, int64_t id, struct child *k,
                   struct nh_error *err)
@@ -556,6 +632,10 @@ prepare_and_spawn(struct jobs *j, int64_t id, struct child *k,
         job_path(j, id, "out", outdir, sizeof(outdir)) < 0 ||
         job_path(j, id, "config.json", cfg, sizeof(cfg)) < 0) {
         rc = nh_errorf(err, NH_ETOOBIG, "data directory name too long");
+        goto out;
+    }
+    if (!strcmp(a.kind, "mix")) {
+        rc = spawn_mix(j, k, &a, indir, outdir, err);
         goto out;
     }
     if ((rc = mkdir_p(indir, err)) < 0 ||
@@ -930,6 +1010,7 @@ read_text(const char *path)
 struct job_done {
     int64_t job;
     const char *stats, *removed, *progress;
+    const cJSON *sources; /* a mix job's: every parent, in order */
 };
 
 /* Inside version_commit's transaction: the job succeeded, unless it was
@@ -958,7 +1039,67 @@ mark_succeeded(sqlite3 *db, const char *id, void *arg, struct nh_error *err)
     else if (sqlite3_changes(db) != 1)
         rc = nh_errorf(err, NH_ECONFLICT, "the job was cancelled");
     sqlite3_finalize(st);
+    if (rc == 0 && d->sources) {
+        const cJSON *x;
+        int seq = 0;
+
+        if (sqlite3_prepare_v2(db,
+                               "INSERT OR IGNORE INTO version_parents"
+                               " (version_id, seq, parent) VALUES (?1, ?2, ?3)",
+                               -1, &st, NULL) != SQLITE_OK)
+            return nh_errorf(err, NH_EIO, "%s", sqlite3_errmsg(db));
+        cJSON_ArrayForEach(x, d->sources)
+        {
+            sqlite3_reset(st);
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+            sqlite3_bind_int(st, 2, seq++);
+            sqlite3_bind_text(st, 3,
+                              cJSON_GetStringValue(
+                                  cJSON_GetObjectItemCaseSensitive(x,
+                                                                   "version")),
+                              -1, SQLITE_STATIC);
+            if (sqlite3_step(st) != SQLITE_DONE) {
+                rc = nh_errorf(err, NH_EIO, "%s", sqlite3_errmsg(db));
+                break;
+            }
+        }
+        sqlite3_finalize(st);
+    }
     return rc;
+}
+
+/* A mix job's report: each source gets its ref, dataset and version
+ * (nh-clean knows them by number). The new text, or NULL. */
+static char *
+mix_report(const char *stats, const cJSON *sources)
+{
+    cJSON *o = stats ? cJSON_Parse(stats) : NULL, *x;
+    const cJSON *s = sources ? sources->child : NULL;
+    char *text = NULL;
+
+    if (!o)
+        return NULL;
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, "sources"))
+    {
+        if (!s)
+            break;
+        cJSON_DeleteItemFromObjectCaseSensitive(x, "label");
+        cJSON_AddStringToObject(
+            x, "ref",
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "ref")));
+        cJSON_AddStringToObject(x, "dataset",
+                                cJSON_GetStringValue(
+                                    cJSON_GetObjectItemCaseSensitive(
+                                        s, "dataset")));
+        cJSON_AddStringToObject(x, "version",
+                                cJSON_GetStringValue(
+                                    cJSON_GetObjectItemCaseSensitive(
+                                        s, "version")));
+        s = s->next;
+    }
+    text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
 }
 
 /* An augment job's version is committed: a review campaign on a sample
@@ -1045,6 +1186,16 @@ commit_output(struct jobs *j, struct child *k, struct nh_error *err)
         (rc = store_removed(j, outdir, &removed, err)) < 0)
         goto out;
     stats = read_text(statsp);
+    memset(&done, 0, sizeof(done));
+    if (!strcmp(a.kind, "mix")) {
+        char *r;
+
+        done.sources = cJSON_GetObjectItemCaseSensitive(a.config, "sources");
+        if ((r = mix_report(stats, done.sources))) {
+            free(stats);
+            stats = r;
+        }
+    }
     memset(&spec, 0, sizeof(spec));
     spec.dataset = a.output;
     spec.paths = (const char *const *)files;

@@ -112,6 +112,32 @@ show_parents(sqlite3 *db, const char *id, cJSON *obj, struct nh_error *err)
     return rc;
 }
 
+/* Add "mix": the report of the mix job that made version id, if one did. */
+static int
+show_mix(sqlite3 *db, const char *id, cJSON *obj, struct nh_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sql_prepare(db,
+                         "SELECT j.stats FROM versions v JOIN jobs j"
+                         " ON j.id = v.job_id WHERE v.id = ?1"
+                         " AND j.kind = 'mix' AND j.stats IS NOT NULL",
+                         &st, err);
+
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        cJSON *m = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+
+        if (m && !cJSON_AddItemToObject(obj, "mix", m)) {
+            cJSON_Delete(m);
+            rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int
 show(sqlite3 *db, const struct dbq_job *job, cJSON **out, struct nh_error *err)
 {
@@ -159,7 +185,9 @@ show(sqlite3 *db, const struct dbq_job *job, cJSON **out, struct nh_error *err)
         cJSON_Delete(review);
         rc = nh_errorf(err, NH_ENOMEM, "out of memory");
     }
-    if (rc == 0 && (rc = show_parents(db, rv.version, r, err)) == 0) {
+    if (rc == 0 && (rc = show_parents(db, rv.version, r, err)) == 0)
+        rc = show_mix(db, rv.version, r, err);
+    if (rc == 0) {
         *out = r;
         r = NULL;
     }
@@ -169,8 +197,31 @@ out:
     return rc;
 }
 
-/* Every version of the ref's dataset and all their ancestors, oldest
- * first. */
+/* o.parents: column col (a JSON array of version_parents), or when that
+ * is empty [column pcol] or []. false when out of memory. */
+static bool
+add_parents(cJSON *o, sqlite3_stmt *st, int col, int pcol)
+{
+    const char *j = (const char *)sqlite3_column_text(st, col);
+    cJSON *arr = j ? cJSON_Parse(j) : NULL;
+
+    if (!cJSON_IsArray(arr)) {
+        cJSON_Delete(arr);
+        arr = cJSON_CreateArray();
+    }
+    if (arr && !cJSON_GetArraySize(arr) &&
+        sqlite3_column_type(st, pcol) == SQLITE_TEXT &&
+        !cJSON_AddItemToArray(arr, cJSON_CreateString((const char *)
+                                                      sqlite3_column_text(
+                                                          st, pcol)))) {
+        cJSON_Delete(arr);
+        return false;
+    }
+    return arr && cJSON_AddItemToObject(o, "parents", arr);
+}
+
+/* Every version of the ref's dataset and all their ancestors (through
+ * every parent of a mixture), oldest first. */
 static int
 lineage(sqlite3 *db, const struct dbq_job *job, cJSON **out,
         struct nh_error *err)
@@ -195,9 +246,13 @@ lineage(sqlite3 *db, const struct dbq_job *job, cJSON **out,
         "WITH RECURSIVE anc(id) AS ("
         " SELECT id FROM versions WHERE dataset_id = ?1"
         " UNION SELECT v.parent FROM versions v JOIN anc a ON v.id = a.id"
-        "  WHERE v.parent IS NOT NULL) "
+        "  WHERE v.parent IS NOT NULL"
+        " UNION SELECT p.parent FROM version_parents p"
+        "  JOIN anc a ON p.version_id = a.id) "
         "SELECT v.id, d.name, v.parent, v.job_id, v.config_hash, v.docs,"
-        " v.bytes, v.created FROM anc JOIN versions v ON v.id = anc.id"
+        " v.bytes, v.created, (SELECT json_group_array(parent) FROM"
+        "  (SELECT parent FROM version_parents WHERE version_id = v.id"
+        "   ORDER BY seq)) FROM anc JOIN versions v ON v.id = anc.id"
         " JOIN datasets d ON d.id = v.dataset_id ORDER BY v.created, v.id",
         &st, err);
     if (rc < 0)
@@ -218,6 +273,7 @@ lineage(sqlite3 *db, const struct dbq_job *job, cJSON **out,
             !sql_add_column(o, "docs", st, 5) ||
             !sql_add_column(o, "bytes", st, 6) ||
             !sql_add_column(o, "created", st, 7) ||
+            !add_parents(o, st, 8, 2) ||
             !(tags = cJSON_AddArrayToObject(o, "tags")))
             rc = nh_errorf(err, NH_ENOMEM, "out of memory");
         else

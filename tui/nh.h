@@ -139,6 +139,8 @@ cmd_fn cmd_dataset_cat;
 cmd_fn cmd_dataset_export;
 cmd_fn cmd_pipeline_run;
 cmd_fn cmd_augment_run;
+cmd_fn cmd_mix_create;
+cmd_fn cmd_mix_show;
 cmd_fn cmd_job_ls;
 cmd_fn cmd_job_show;
 cmd_fn cmd_job_watch;
