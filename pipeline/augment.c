@@ -177,12 +177,12 @@ struct augment {
  * the "form-similar characters" (形近字) drilled in Chinese primary
  * school and a few Latin homoglyphs; no outside file was copied. */
 static const char *const similar_groups[] = {
-    "己已巳", "末未",   "人入八", "土士",   "日曰",   "戊戌戍", "大太犬",
-    "王玉主", "天夭",   "刀力",   "干千于", "木本术", "贝见",   "问间",
-    "免兔",   "买卖",   "候侯",   "壁璧",   "辨辩辫", "拨拔",   "籍藉",
-    "即既",   "析折",   "斤斥",   "今令",   "由甲申", "田由",   "白自",
-    "目且",   "午牛",   "失矢",   "母毋",   "冶治",   "孑孓",   "汩汨",
-    "0OＯ",   "1lI",    "5S",     "uv",     "，,",    "。．",
+    "己已巳", "末未", "人入八", "土士",   "日曰",   "戊戌戍", "大太犬",
+    "王玉主", "天夭", "刀力",   "干千于", "木本术", "贝见",   "问间",
+    "免兔",   "买卖", "候侯",   "壁璧",   "辨辩辫", "拨拔",   "籍藉",
+    "即既",   "析折", "斤斥",   "今令",   "由甲申", "田由",   "白自",
+    "目且",   "午牛", "失矢",   "母毋",   "冶治",   "孑孓",   "汩汨",
+    "0OＯ",   "1lI",  "5S",     "uv",     "，,",    "。．",
 };
 
 static bool
@@ -527,24 +527,23 @@ static int
 parse_op(struct aug_op *op, const cJSON *o, const char *where,
          struct nh_error *err)
 {
-    static const char *const k_noise[] = {"weight", "rate",    "insert",
-                                          "delete", "swap",    "similar",
-                                          NULL};
+    static const char *const k_noise[] = {
+        "weight", "rate", "insert", "delete", "swap", "similar", NULL};
     static const char *const k_sent[] = {"weight", "rate", "mode", NULL};
     static const char *const k_mask[] = {"weight", "rate", "span", "mask",
                                          NULL};
     static const char *const k_cc[] = {"weight", "config", NULL};
     static const char *const k_punct[] = {"weight", "rate", "to", NULL};
     static const char *const k_ws[] = {"weight", "rate", NULL};
-    static const char *const k_win[] = {"weight", "size", "stride",
-                                        "min_chars", NULL};
+    static const char *const k_win[] = {"weight", "size", "stride", "min_chars",
+                                        NULL};
     static const char *const k_rec[] = {"weight", NULL};
     static const char *const *const keys[] = {k_noise, k_sent, k_mask, k_cc,
                                               k_punct, k_ws,   k_win,  k_rec};
     static const char *const modes[] = {"drop", "swap", "shuffle", NULL};
     static const char *const widths[] = {"full", "half", NULL};
-    static const char *const ccs[] = {"s2t.json", "t2s.json",  "s2tw.json",
-                                      "tw2s.json", "s2hk.json", "hk2s.json",
+    static const char *const ccs[] = {"s2t.json",   "t2s.json",   "s2tw.json",
+                                      "tw2s.json",  "s2hk.json",  "hk2s.json",
                                       "s2twp.json", "tw2sp.json", NULL};
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "op");
     const char *s;
@@ -613,8 +612,8 @@ parse_op(struct aug_op *op, const cJSON *o, const char *where,
             add_num(op->params, "span", (double)op->span) ||
             !cJSON_AddStringToObject(op->params, "mask", op->mask))
             return NH_ENOMEM;
-        op->mask = cJSON_GetObjectItemCaseSensitive(op->params, "mask")
-                       ->valuestring;
+        op->mask =
+            cJSON_GetObjectItemCaseSensitive(op->params, "mask")->valuestring;
         break;
     case OP_OPENCC:
         if ((rc = cfg_str(o, where, "config", "s2t.json", ccs, &s, err)) < 0)
@@ -644,8 +643,8 @@ parse_op(struct aug_op *op, const cJSON *o, const char *where,
             return NH_ENOMEM;
         break;
     case OP_WINDOW:
-        if ((rc = cfg_int(o, where, "size", 512, 16, 1 << 24, &op->size,
-                          err)) < 0 ||
+        if ((rc = cfg_int(o, where, "size", 512, 16, 1 << 24, &op->size, err)) <
+                0 ||
             (rc = cfg_int(o, where, "stride", op->size * 3 / 4, 1, op->size,
                           &op->stride, err)) < 0 ||
             (rc = cfg_int(o, where, "min_chars", op->size + 1, 1, 1L << 30,
@@ -679,8 +678,8 @@ augment_parse(struct augment **out, const char *json, size_t len,
     if (!cJSON_IsArray(ops) || cJSON_GetArraySize(ops) < 1 ||
         cJSON_GetArraySize(ops) > AUG_MAX_OPS) {
         rc = nh_errorf(err, NH_EINVAL,
-                       "%s: 'ops' must be an array of 1 to %d operators",
-                       where, AUG_MAX_OPS);
+                       "%s: 'ops' must be an array of 1 to %d operators", where,
+                       AUG_MAX_OPS);
         goto out;
     }
     for (o = root->child; o; o = o->next)
@@ -718,8 +717,8 @@ augment_parse(struct augment **out, const char *json, size_t len,
         a->wsum += a->ops[a->nops - 1].weight;
     }
     if (a->wsum <= 0)
-        rc = nh_errorf(err, NH_EINVAL, "%s: every operator has weight 0",
-                       where);
+        rc =
+            nh_errorf(err, NH_EINVAL, "%s: every operator has weight 0", where);
 out:
     cJSON_Delete(root);
     if (rc < 0) {
@@ -859,9 +858,9 @@ do_window(struct augment *a, struct aug_op *op, uint64_t seed,
             cJSON_Delete(extra);
             return nh_errorf(err, NH_ENOMEM, "out of memory");
         }
-        rc = emit_rec(make_record(op, seed, orig, id, copy, chunk, &a->sb,
-                                  extra),
-                      emit, arg, err);
+        rc = emit_rec(
+            make_record(op, seed, orig, id, copy, chunk, &a->sb, extra), emit,
+            arg, err);
         cJSON_Delete(extra);
         if (rc < 0)
             return rc;
@@ -883,8 +882,8 @@ recent_of(struct augment *a, const char *source)
 
 /* Remember (id, text) as the last document of source. */
 static int
-recent_set(struct augment *a, const char *source, const char *id,
-           const char *t, size_t len)
+recent_set(struct augment *a, const char *source, const char *id, const char *t,
+           size_t len)
 {
     struct recent *r = recent_of(a, source);
     char *nid = strdup(id), *nt = strndup(t, len);
@@ -1006,9 +1005,9 @@ augment_doc(struct augment *a, uint64_t seed, double ratio, const cJSON *orig,
         goto out;
     }
     for (int c = 0; c < copies; c++) {
-        struct rng r = {nh_hash64_seed(id, strlen(id),
-                                       seed ^ (0x9e3779b97f4a7c15ULL *
-                                               (uint64_t)(c + 1)))};
+        struct rng r = {
+            nh_hash64_seed(id, strlen(id),
+                           seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(c + 1)))};
         double x = rng_unit(&r) * a->wsum;
         struct aug_op *op = &a->ops[0];
         cJSON *extra;
@@ -1057,19 +1056,19 @@ augment_doc(struct augment *a, uint64_t seed, double ratio, const cJSON *orig,
             rc = apply_whitespace(op, &r, text, &a->us, &a->sb);
             break;
         case OP_RECOMBINE:
-            rc = prev_text ? do_recombine(a, &r, text, prev_text, prev_len,
-                                          &a->sb)
-                           : 1;
-            if (rc == 0 && !cJSON_AddStringToObject(extra, "recombined_with",
-                                                    prev_id))
+            rc = prev_text
+                     ? do_recombine(a, &r, text, prev_text, prev_len, &a->sb)
+                     : 1;
+            if (rc == 0 &&
+                !cJSON_AddStringToObject(extra, "recombined_with", prev_id))
                 rc = NH_ENOMEM;
             break;
         case OP_WINDOW:
             break;
         }
         /* an unchanged copy (or none: 1) is not worth a document */
-        if (rc == 0 && a->sb.len && !(a->sb.len == len &&
-                                      !memcmp(a->sb.buf, text, len))) {
+        if (rc == 0 && a->sb.len &&
+            !(a->sb.len == len && !memcmp(a->sb.buf, text, len))) {
             rc = emit_rec(make_record(op, seed, orig, id, c, -1, &a->sb, extra),
                           emit, arg, err);
             if (rc == 0) {

@@ -323,8 +323,7 @@ cmd_augment(int argc, char **argv)
             rc = 0;
             done = base + input_bytes_read(cur);
             if (json && nh_now() - last >= 0.25) {
-                progress(json, done, in.total_bytes, docs_in, u, in.nunits,
-                         t0);
+                progress(json, done, in.total_bytes, docs_in, u, in.nunits, t0);
                 last = nh_now();
             }
         }
@@ -346,8 +345,7 @@ cmd_augment(int argc, char **argv)
             printf("{\"event\":\"done\"}\n");
         else
             printf("%llu documents in, %llu augmented, %llu out\n",
-                   (unsigned long long)docs_in,
-                   (unsigned long long)r.augmented,
+                   (unsigned long long)docs_in, (unsigned long long)r.augmented,
                    (unsigned long long)r.docs_out);
     }
 out:

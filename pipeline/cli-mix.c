@@ -119,8 +119,7 @@ pass(struct src *s, enum by by, struct writer *out, struct nh_error *err)
                     uint64_t nc = s->cap ? 2 * s->cap : 4096;
                     double *m = realloc(s->m, nc * sizeof(*m));
                     uint64_t *t = m ? realloc(s->tok, nc * sizeof(*t)) : NULL;
-                    uint64_t *b = t ? realloc(s->bytes, nc * sizeof(*b))
-                                    : NULL;
+                    uint64_t *b = t ? realloc(s->bytes, nc * sizeof(*b)) : NULL;
 
                     if (m)
                         s->m = m;

@@ -10,8 +10,8 @@
 #include "ftc.h"
 #include "jsonl.h"
 #include "lm.h"
-#include "mix.h"
 #include "log.h"
+#include "mix.h"
 #include "nhmpi.h"
 #include "report.h"
 

@@ -21,10 +21,10 @@
 
 struct mix_source {
     const char *name;
-    double weight;    /* > 0; normalized over the sources */
-    uint64_t ndocs;   /* documents */
-    const double *m;  /* per document measure (ndocs), caller's */
-    double total;     /* sum of m */
+    double weight;   /* > 0; normalized over the sources */
+    uint64_t ndocs;  /* documents */
+    const double *m; /* per document measure (ndocs), caller's */
+    double total;    /* sum of m */
     /* out (mix_plan): copies per document (ndocs, malloc'd, caller
      * frees), the target and what was taken */
     uint16_t *count;

@@ -114,10 +114,9 @@ static int
 mh_init(const cJSON *params, const char *where, void **conf,
         struct nh_error *err)
 {
-    static const char *const keys[] = {"ngram",  "num_perm",  "bands",
-                                       "rows",   "threshold", "seed",
-                                       "verify", "keep",      "families",
-                                       NULL};
+    static const char *const keys[] = {
+        "ngram", "num_perm", "bands", "rows",     "threshold",
+        "seed",  "verify",   "keep",  "families", NULL};
     struct mh_conf *c;
     long ngram, num_perm, bands, rows, seed;
     double threshold;

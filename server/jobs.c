@@ -444,7 +444,7 @@ write_file(const char *path, const char *text, struct nh_error *err)
 
 struct job_args {
     cJSON *root;
-    char kind[16];                /* "pipeline", "augment", "mix" */
+    char kind[16];              /* "pipeline", "augment", "mix" */
     const char *input, *output; /* version id, output dataset */
     const char *config_hash;
     const cJSON *config; /* as checked by op-job.c */
@@ -578,10 +578,10 @@ spawn_mix(struct jobs *j, struct child *k, const struct job_args *a,
         if ((rc = mkdir_p(dir, err)) < 0 ||
             (rc = link_inputs(j, dir, v, err)) < 0)
             goto out;
-        snprintf(spec[i], sizeof(spec[i]), "%zu=%.17g=%s", i,
-                 cJSON_GetNumberValue(
-                     cJSON_GetObjectItemCaseSensitive(x, "weight")),
-                 dir);
+        snprintf(
+            spec[i], sizeof(spec[i]), "%zu=%.17g=%s", i,
+            cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(x, "weight")),
+            dir);
         argv[m++] = (char *)"--source";
         argv[m++] = spec[i];
         i++;
@@ -595,8 +595,8 @@ spawn_mix(struct jobs *j, struct child *k, const struct job_args *a,
     argv[m++] = (char *)"--target";
     argv[m++] = target;
     argv[m++] = (char *)"--by";
-    argv[m++] = cJSON_GetStringValue(
-        cJSON_GetObjectItemCaseSensitive(a->config, "by"));
+    argv[m++] =
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a->config, "by"));
     argv[m++] = (char *)"--seed";
     argv[m++] = seed;
     argv[m++] = (char *)"--progress";
@@ -1053,11 +1053,11 @@ mark_succeeded(sqlite3 *db, const char *id, void *arg, struct nh_error *err)
             sqlite3_reset(st);
             sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
             sqlite3_bind_int(st, 2, seq++);
-            sqlite3_bind_text(st, 3,
-                              cJSON_GetStringValue(
-                                  cJSON_GetObjectItemCaseSensitive(x,
-                                                                   "version")),
-                              -1, SQLITE_STATIC);
+            sqlite3_bind_text(
+                st, 3,
+                cJSON_GetStringValue(
+                    cJSON_GetObjectItemCaseSensitive(x, "version")),
+                -1, SQLITE_STATIC);
             if (sqlite3_step(st) != SQLITE_DONE) {
                 rc = nh_errorf(err, NH_EIO, "%s", sqlite3_errmsg(db));
                 break;
@@ -1087,14 +1087,14 @@ mix_report(const char *stats, const cJSON *sources)
         cJSON_AddStringToObject(
             x, "ref",
             cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "ref")));
-        cJSON_AddStringToObject(x, "dataset",
-                                cJSON_GetStringValue(
-                                    cJSON_GetObjectItemCaseSensitive(
-                                        s, "dataset")));
-        cJSON_AddStringToObject(x, "version",
-                                cJSON_GetStringValue(
-                                    cJSON_GetObjectItemCaseSensitive(
-                                        s, "version")));
+        cJSON_AddStringToObject(
+            x, "dataset",
+            cJSON_GetStringValue(
+                cJSON_GetObjectItemCaseSensitive(s, "dataset")));
+        cJSON_AddStringToObject(
+            x, "version",
+            cJSON_GetStringValue(
+                cJSON_GetObjectItemCaseSensitive(s, "version")));
         s = s->next;
     }
     text = cJSON_PrintUnformatted(o);

@@ -75,8 +75,8 @@ op_augment_run(struct store *s, const struct dbq_job *job,
     }
     if ((rc = ops_arg_int(args, "seed", 0, 9007199254740992LL, 0, &seed,
                           &err)) < 0 ||
-        (rc = ops_arg_int(args, "review_size", 0, 100000, 100, &review,
-                          &err)) < 0 ||
+        (rc = ops_arg_int(args, "review_size", 0, 100000, 100, &review, &err)) <
+            0 ||
         (rc = check_ops(ops, &err)) < 0 ||
         (rc = ref_resolve(db, ref->valuestring, &rv, &err)) < 0)
         goto out;

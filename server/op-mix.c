@@ -56,9 +56,9 @@ op_mix_create(struct store *s, const struct dbq_job *job,
         rc = nh_errorf(&err, NH_EINVAL, "'args.target' must be a number >= 1");
         goto out;
     }
-    if (byj && (!cJSON_IsString(byj) ||
-                (strcmp(by, "tokens") && strcmp(by, "docs") &&
-                 strcmp(by, "bytes")))) {
+    if (byj &&
+        (!cJSON_IsString(byj) ||
+         (strcmp(by, "tokens") && strcmp(by, "docs") && strcmp(by, "bytes")))) {
         rc = nh_errorf(&err, NH_EINVAL,
                        "'args.by' must be 'tokens', 'docs' or 'bytes'");
         goto out;

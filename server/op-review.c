@@ -1129,8 +1129,8 @@ review_create(sqlite3 *db, const char *data_dir, const cJSON *args,
     spec.removed_by = a.audit_job ? a.stage : NULL;
     spec.reason = a.audit_job ? a.reason : NULL;
     spec.augmented_only = augmented_only;
-    rc = sample_draw(data_dir, (const char *const *)objects, nobj, &spec,
-                     &smp, errp);
+    rc = sample_draw(data_dir, (const char *const *)objects, nobj, &spec, &smp,
+                     errp);
     if (rc < 0)
         goto out;
     if (smp.nitems == 0) {
@@ -1147,8 +1147,8 @@ review_create(sqlite3 *db, const char *data_dir, const cJSON *args,
             rc = nh_errorf(errp, NH_ENOMEM, "out of memory");
             goto out;
         }
-        if ((rc = find_duplicates(db, data_dir, version, &smp, dup_obj,
-                                  dup_off, dup_len, errp)) < 0)
+        if ((rc = find_duplicates(db, data_dir, version, &smp, dup_obj, dup_off,
+                                  dup_len, errp)) < 0)
             goto out;
     }
     strata = cJSON_CreateArray();

@@ -98,8 +98,8 @@ show_parents(sqlite3 *db, const char *id, cJSON *obj, struct nh_error *err)
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     while ((src = sqlite3_step(st)) == SQLITE_ROW)
         if (!cJSON_AddItemToArray(
-                arr, cJSON_CreateString(
-                         (const char *)sqlite3_column_text(st, 0)))) {
+                arr,
+                cJSON_CreateString((const char *)sqlite3_column_text(st, 0)))) {
             rc = nh_errorf(err, NH_ENOMEM, "out of memory");
             break;
         }
@@ -179,7 +179,8 @@ show(sqlite3 *db, const struct dbq_job *job, cJSON **out, struct nh_error *err)
     rc = ref_version_tags(db, rv.version, tags, err);
     if (rc == 0)
         rc = show_shards(db, rv.version, r, err);
-    if (rc == 0 && (rc = review_of_version(db, rv.version, &review, err)) == 0 &&
+    if (rc == 0 &&
+        (rc = review_of_version(db, rv.version, &review, err)) == 0 &&
         !cJSON_AddItemToObject(r, "review",
                                review ? review : cJSON_CreateNull())) {
         cJSON_Delete(review);
@@ -211,9 +212,9 @@ add_parents(cJSON *o, sqlite3_stmt *st, int col, int pcol)
     }
     if (arr && !cJSON_GetArraySize(arr) &&
         sqlite3_column_type(st, pcol) == SQLITE_TEXT &&
-        !cJSON_AddItemToArray(arr, cJSON_CreateString((const char *)
-                                                      sqlite3_column_text(
-                                                          st, pcol)))) {
+        !cJSON_AddItemToArray(
+            arr,
+            cJSON_CreateString((const char *)sqlite3_column_text(st, pcol)))) {
         cJSON_Delete(arr);
         return false;
     }
@@ -272,8 +273,7 @@ lineage(sqlite3 *db, const struct dbq_job *job, cJSON **out,
             !sql_add_column(o, "config_hash", st, 4) ||
             !sql_add_column(o, "docs", st, 5) ||
             !sql_add_column(o, "bytes", st, 6) ||
-            !sql_add_column(o, "created", st, 7) ||
-            !add_parents(o, st, 8, 2) ||
+            !sql_add_column(o, "created", st, 7) || !add_parents(o, st, 8, 2) ||
             !(tags = cJSON_AddArrayToObject(o, "tags")))
             rc = nh_errorf(err, NH_ENOMEM, "out of memory");
         else

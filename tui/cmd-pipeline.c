@@ -193,8 +193,8 @@ cmd_mix_create(struct cmd_ctx *ctx)
         return cmd_usage(ctx, "mix create needs --source and --tokens");
     }
     target = strtod(tokens, &end);
-    if (*end || end == tokens || (seed && ((sd = strtoll(seed, &end, 10)),
-                                           *end || end == seed))) {
+    if (*end || end == tokens ||
+        (seed && ((sd = strtoll(seed, &end, 10)), *end || end == seed))) {
         cJSON_Delete(args);
         return cmd_usage(ctx, "--tokens and --seed must be numbers");
     }
@@ -257,15 +257,15 @@ cmd_mix_show(struct cmd_ctx *ctx)
     if (ctx->json) {
         out_json(mix);
     } else {
-        printf("%s@%s: %s %.0f, seed %.0f, max share error %.4f%%\n",
-               json_str(res, "dataset", "?"), json_str(res, "version", "?"),
-               json_str(mix, "by", "?"),
-               cJSON_GetNumberValue(
-                   cJSON_GetObjectItemCaseSensitive(mix, "target")),
-               cJSON_GetNumberValue(
-                   cJSON_GetObjectItemCaseSensitive(mix, "seed")),
-               100 * cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(
-                         mix, "max_share_error")));
+        printf(
+            "%s@%s: %s %.0f, seed %.0f, max share error %.4f%%\n",
+            json_str(res, "dataset", "?"), json_str(res, "version", "?"),
+            json_str(mix, "by", "?"),
+            cJSON_GetNumberValue(
+                cJSON_GetObjectItemCaseSensitive(mix, "target")),
+            cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(mix, "seed")),
+            100 * cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(
+                      mix, "max_share_error")));
         printf("%-40s %10s %12s %12s %8s %8s %7s\n", "SOURCE", "DOCS", "BYTES",
                "TOKENS", "SHARE", "TARGET", "EPOCHS");
         cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(mix, "sources"))

@@ -104,12 +104,12 @@ TEST(punct_width_exact)
 {
     struct got g;
 
-    CHECK(run("{\"ops\":[{\"op\":\"punct_width\",\"to\":\"full\"}]}", 1, 1,
-              "a", "好的.他说:(是的)!", &g) == 1);
+    CHECK(run("{\"ops\":[{\"op\":\"punct_width\",\"to\":\"full\"}]}", 1, 1, "a",
+              "好的.他说:(是的)!", &g) == 1);
     CHECK_STR(text_of(&g, 0), "好的。他说：（是的）！");
     got_release(&g);
-    CHECK(run("{\"ops\":[{\"op\":\"punct_width\",\"to\":\"half\"}]}", 1, 1,
-              "a", "好的。他说：（是的）！", &g) == 1);
+    CHECK(run("{\"ops\":[{\"op\":\"punct_width\",\"to\":\"half\"}]}", 1, 1, "a",
+              "好的。他说：（是的）！", &g) == 1);
     CHECK_STR(text_of(&g, 0), "好的.他说:(是的)!");
     got_release(&g);
 }
@@ -132,18 +132,16 @@ TEST(window_chunks)
     /* 22 code points, windows of 16 every 12: [0,16) [12,22) */
     CHECK(run("{\"ops\":[{\"op\":\"window\",\"size\":16,\"stride\":12,"
               "\"min_chars\":1}]}",
-              1, 1, "w", "一二三四五六七八九十甲乙丙丁戊己庚辛壬癸子丑", &g) ==
-          2);
+              1, 1, "w", "一二三四五六七八九十甲乙丙丁戊己庚辛壬癸子丑",
+              &g) == 2);
     CHECK_STR(text_of(&g, 0), "一二三四五六七八九十甲乙丙丁戊己");
     CHECK_STR(text_of(&g, 1), "丙丁戊己庚辛壬癸子丑");
-    CHECK_STR(
-        cJSON_GetObjectItemCaseSensitive(g.rec[1], "id")->valuestring,
-        "w#a0.c1");
+    CHECK_STR(cJSON_GetObjectItemCaseSensitive(g.rec[1], "id")->valuestring,
+              "w#a0.c1");
     got_release(&g);
     /* ratio 3: still one set of windows */
-    CHECK(run("{\"ops\":[{\"op\":\"window\",\"size\":16,\"min_chars\":1}]}",
-              1, 3, "w", "一二三四五六七八九十甲乙丙丁戊己庚辛壬癸子丑", &g) ==
-          2);
+    CHECK(run("{\"ops\":[{\"op\":\"window\",\"size\":16,\"min_chars\":1}]}", 1,
+              3, "w", "一二三四五六七八九十甲乙丙丁戊己庚辛壬癸子丑", &g) == 2);
     got_release(&g);
 }
 
@@ -151,12 +149,12 @@ TEST(sentence_swap_two)
 {
     struct got g;
 
-    CHECK(run("{\"ops\":[{\"op\":\"sentence\",\"mode\":\"swap\"}]}", 1, 1,
-              "s", "第一句。第二句！", &g) == 1);
+    CHECK(run("{\"ops\":[{\"op\":\"sentence\",\"mode\":\"swap\"}]}", 1, 1, "s",
+              "第一句。第二句！", &g) == 1);
     CHECK_STR(text_of(&g, 0), "第二句！第一句。");
     got_release(&g);
-    CHECK(run("{\"ops\":[{\"op\":\"sentence\",\"mode\":\"swap\"}]}", 1, 1,
-              "s", "One. Two? ", &g) == 1);
+    CHECK(run("{\"ops\":[{\"op\":\"sentence\",\"mode\":\"swap\"}]}", 1, 1, "s",
+              "One. Two? ", &g) == 1);
     CHECK_STR(text_of(&g, 0), "Two? One. ");
     got_release(&g);
 }
@@ -207,8 +205,8 @@ TEST(span_mask_records_spans)
                   "\"mask\":\"[M]\"}]}",
                   seed, 1, "m", mixed, &g) >= 0);
         if (g.n == 1) {
-            unmask(text_of(&g, 0), meta_of(&g, 0, "masked_spans"), "[M]",
-                   back, sizeof(back));
+            unmask(text_of(&g, 0), meta_of(&g, 0, "masked_spans"), "[M]", back,
+                   sizeof(back));
             CHECK_STR(back, mixed);
             masked++;
         }
