@@ -662,8 +662,17 @@ join_family(const cJSON *obj, const char *id)
         cJSON_GetObjectItemCaseSensitive(obj, "meta"), "augmented_from"));
 
     if (!f)
-        f = id;
-    return nh_hash64(f, strlen(f));
+        return nh_hash64(id, strlen(id)) & ~(uint64_t)1;
+    return nh_hash64(f, strlen(f)) | 1;
+}
+
+/* Whether families a and b are one and at least one of them is an
+ * augmented copy: two originals that merely share an id (the same
+ * file imported twice) are not a family. */
+static bool
+same_family(uint64_t a, uint64_t b)
+{
+    return (a | 1) == (b | 1) && ((a | b) & 1);
 }
 
 /* ---- clusters and decisions --------------------------------------------- */
@@ -763,7 +772,7 @@ decide_rec(struct jstate *s, uint64_t doc, const struct krec *r)
         (rc = id_rec(s, doc, r)) < 0) /* the root comes first */
         return rc;
     if (!c || c->kept == doc ||
-        (s->spec.families && c->id && r->family == c->family)) {
+        (s->spec.families && c->id && same_family(r->family, c->family))) {
         s->j->st.docs_out++;
         s->j->st.bytes_out += r->bytes;
         rc = strbuf_add(out, "0\n", 2);

@@ -51,11 +51,12 @@ struct join_job {
 
 /* A document's family: the XXH3-64 of its meta.augmented_from (set by
  * `nh-clean augment`, pipeline/augment.h) or else of its id, so that a
- * document and its own augmented copies share one. With
- * join_spec.families, a document whose cluster keeps a member of its
- * family is kept too: augmentations are never removed as duplicates of
- * their original (or of each other); against other documents they are
- * deduplicated as usual. */
+ * document and its own augmented copies share one; bit 0 is set for an
+ * augmented copy. With join_spec.families, a document whose cluster
+ * keeps a member of its family is kept too when one of the two is an
+ * augmented copy: augmentations are never removed as duplicates of their
+ * original (or of each other); two originals that only share an id are
+ * deduplicated as usual, and so are copies against other documents. */
 uint64_t join_family(const cJSON *obj, const char *id);
 
 int join_run(struct join_job *j, struct nh_error *err);

@@ -4,7 +4,8 @@
 # undoes in English text) is not removed as a duplicate of b by
 # dedup.exact or dedup.minhash, while c, a copy of a under another id, and
 # c's copy (equal to a's copy; a's Chinese copy stays distinct after
-# normalize) still are; with "families": false b's copy is removed too.
+# normalize) and a second original with b's id and text still are; with
+# "families": false b's copy is removed too.
 . "$NH_TOP/tests/cli/lib.sh"
 
 "$PY" - <<'PYEOF'
@@ -15,10 +16,14 @@ docs = [{"id": "a", "text": zh}, {"id": "b", "text": en}, {"id": "c", "text": zh
 with open("in.jsonl", "w") as f:
     for d in docs:
         f.write(json.dumps(d, ensure_ascii=False) + "\n")
+# an original that only shares b's id (the same file imported twice)
+with open("zz-again.jsonl", "w") as f:
+    f.write(json.dumps(docs[1], ensure_ascii=False) + "\n")
 PYEOF
 echo '{"ops": [{"op": "punct_width", "to": "full"}]}' >ops.json
 "$NH_BIN/nh-clean" augment --ops ops.json -o aug --seed 1 in.jsonl >/dev/null ||
     fail "augment failed"
+cp zz-again.jsonl aug/data/
 
 ids() { cat "$1"/* 2>/dev/null | "$PY" -c '
 import json, sys
@@ -36,13 +41,13 @@ for stage in dedup.exact dedup.minhash; do
 done
 cat >expect <<'EOF2'
 dedup.exact true kept: a a#a0 b b#a0
-dedup.exact true removed: c#a0<a#a0 c<a
+dedup.exact true removed: b<b c#a0<a#a0 c<a
 dedup.exact false kept: a a#a0 b
-dedup.exact false removed: b#a0<b c#a0<a#a0 c<a
+dedup.exact false removed: b#a0<b b<b c#a0<a#a0 c<a
 dedup.minhash true kept: a a#a0 b b#a0
-dedup.minhash true removed: c#a0<a#a0 c<a
+dedup.minhash true removed: b<b c#a0<a#a0 c<a
 dedup.minhash false kept: a a#a0 b
-dedup.minhash false removed: b#a0<b c#a0<a#a0 c<a
+dedup.minhash false removed: b#a0<b b<b c#a0<a#a0 c<a
 EOF2
 diff -u expect actual || fail "families"
 echo '{"stages": [{"op": "dedup.exact", "families": 3}]}' >bad.json
