@@ -496,6 +496,7 @@ process_doc(struct worker *w, struct unit_out *o, struct doc *d,
         size_t ksz = stage_key_size(ps->ops, ps->conf);
         uint64_t nbytes = d->text.len, off = nh_writer_bytes(o->docs);
         uint32_t idlen = (uint32_t)strlen(d->id);
+        uint64_t family = join_family(d->obj, d->id);
         double t0 = nh_now();
 
         strbuf_reset(&w->keybuf);
@@ -508,6 +509,7 @@ process_doc(struct worker *w, struct unit_out *o, struct doc *d,
         w->keybuf.len = ksz;
         strbuf_add(&w->keybuf, &nbytes, 8);
         strbuf_add(&w->keybuf, &off, 8);
+        strbuf_add(&w->keybuf, &family, 8);
         strbuf_add(&w->keybuf, &idlen, 4);
         strbuf_add(&w->keybuf, d->id, idlen);
         if ((rc = nh_writer_write(o->keys, w->keybuf.buf, w->keybuf.len, err)) <

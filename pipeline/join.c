@@ -36,7 +36,7 @@
 
 struct krec {
     const unsigned char *key;
-    uint64_t bytes, off;
+    uint64_t bytes, off, family;
     const char *id;
     uint32_t idlen;
 };
@@ -54,6 +54,7 @@ struct cluster {
     double q;
     uint64_t number; /* 0 until its first dropped member is written */
     char *id;        /* the kept document's id */
+    uint64_t family; /* the kept document's family */
 };
 
 struct band;
@@ -138,7 +139,8 @@ kr_next(struct kreader *kr, struct krec *rec, struct nh_error *err)
     b = (const unsigned char *)kr->buf.buf;
     memcpy(&rec->bytes, b + kr->ksz, 8);
     memcpy(&rec->off, b + kr->ksz + 8, 8);
-    memcpy(&rec->idlen, b + kr->ksz + 16, 4);
+    memcpy(&rec->family, b + kr->ksz + 16, 8);
+    memcpy(&rec->idlen, b + kr->ksz + 24, 4);
     if (rec->idlen > (1u << 30) || strbuf_grow(&kr->buf, h + rec->idlen) < 0)
         goto corrupt;
     if (fread(kr->buf.buf + h, 1, rec->idlen, kr->fp) != rec->idlen)
@@ -653,6 +655,26 @@ out:
     return rc;
 }
 
+uint64_t
+join_family(const cJSON *obj, const char *id)
+{
+    const char *f = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(obj, "meta"), "augmented_from"));
+
+    if (!f)
+        return nh_hash64(id, strlen(id)) & ~(uint64_t)1;
+    return nh_hash64(f, strlen(f)) | 1;
+}
+
+/* Whether families a and b are one and at least one of them is an
+ * augmented copy: two originals that merely share an id (the same
+ * file imported twice) are not a family. */
+static bool
+same_family(uint64_t a, uint64_t b)
+{
+    return (a | 1) == (b | 1) && ((a | b) & 1);
+}
+
 /* ---- clusters and decisions --------------------------------------------- */
 
 /* The cluster of root r, added when add; NULL when absent (or no memory,
@@ -732,6 +754,8 @@ id_rec(struct jstate *s, uint64_t doc, const struct krec *r)
     if (c && c->kept == doc &&
         !(c->id = arena_strndup(&s->ids, r->id, r->idlen)))
         return nh_errorf(s->err, NH_ENOMEM, "out of memory");
+    if (c && c->kept == doc)
+        c->family = r->family;
     return 0;
 }
 
@@ -747,7 +771,8 @@ decide_rec(struct jstate *s, uint64_t doc, const struct krec *r)
     if (c && c->kept == doc && !s->spec.by_quality &&
         (rc = id_rec(s, doc, r)) < 0) /* the root comes first */
         return rc;
-    if (!c || c->kept == doc) {
+    if (!c || c->kept == doc ||
+        (s->spec.families && c->id && same_family(r->family, c->family))) {
         s->j->st.docs_out++;
         s->j->st.bytes_out += r->bytes;
         rc = strbuf_add(out, "0\n", 2);

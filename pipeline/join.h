@@ -4,7 +4,8 @@
  * The worker threads write, per work unit, one record per document to a
  * keys file: the stage's key (struct join_spec: bands band keys, then
  * the quality), then u64 text bytes, u64 offset of the document's line in
- * the unit's documents file, u32 id length, the id. join_run() reads
+ * the unit's documents file, u64 family (join_family), u32 id length,
+ * the id. join_run() reads
  * those files, band by band: (band key, document number) pairs are
  * sorted in memory up to the memory budget and in sorted runs on disk
  * beyond it, then merged; documents with equal keys are joined in a
@@ -46,7 +47,17 @@ struct join_job {
 };
 
 /* The record layout after the key. */
-#define JOIN_TRAILER 20 /* u64 bytes, u64 offset, u32 id length */
+#define JOIN_TRAILER 28 /* u64 bytes, u64 offset, u64 family, u32 id length */
+
+/* A document's family: the XXH3-64 of its meta.augmented_from (set by
+ * `nh-clean augment`, pipeline/augment.h) or else of its id, so that a
+ * document and its own augmented copies share one; bit 0 is set for an
+ * augmented copy. With join_spec.families, a document whose cluster
+ * keeps a member of its family is kept too when one of the two is an
+ * augmented copy: augmentations are never removed as duplicates of their
+ * original (or of each other); two originals that only share an id are
+ * deduplicated as usual, and so are copies against other documents. */
+uint64_t join_family(const cJSON *obj, const char *id);
 
 int join_run(struct join_job *j, struct nh_error *err);
 

@@ -5,11 +5,13 @@
  * Exit status: 0 success, 1 failure during the run, 2 bad usage, bad
  * config or unreadable inputs (nothing written).
  */
+#include "augment.h"
 #include "driver.h"
 #include "ftc.h"
 #include "jsonl.h"
 #include "lm.h"
 #include "log.h"
+#include "mix.h"
 #include "nhmpi.h"
 #include "report.h"
 
@@ -30,6 +32,8 @@ static const char usage_text[] =
     "       nh-clean check-config PIPELINE.json\n"
     "       nh-clean classifier train|test|predict ... (see --help)\n"
     "       nh-clean lm train|score ...   (n-gram language model)\n"
+    "       nh-clean augment --ops OPS.json -o OUT INPUT... (see --help)\n"
+    "       nh-clean mix --source LABEL=WEIGHT=PATH... --target N -o OUT\n"
     "\n"
     "Clean a text corpus: HTML extraction, normalization, quality rules,\n"
     "PII masking, repetition removal, exact and near-duplicate removal,\n"
@@ -381,6 +385,10 @@ main(int argc, char **argv)
         return cmd_classifier(argc - 1, argv + 1);
     if (!strcmp(argv[1], "check-config"))
         return cmd_check_config(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "mix"))
+        return cmd_mix(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "augment"))
+        return cmd_augment(argc - 1, argv + 1);
     if (!strcmp(argv[1], "lm"))
         return lm_main(argc - 1, argv + 1);
     fprintf(stderr, "nh-clean: unknown command '%s'\n", argv[1]);

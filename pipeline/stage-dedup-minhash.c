@@ -47,6 +47,7 @@
 struct mh_conf {
     int ngram, num_perm, bands, rows;
     bool by_quality; /* keep: "quality" (a double follows the band keys) */
+    bool families;   /* join_spec.families */
     double verify;   /* > 0: candidates need this exact Jaccard */
     size_t lanes;    /* num_perm rounded up to LANES */
     uint64_t *a, *b;
@@ -113,13 +114,13 @@ static int
 mh_init(const cJSON *params, const char *where, void **conf,
         struct nh_error *err)
 {
-    static const char *const keys[] = {"ngram",  "num_perm",  "bands",
-                                       "rows",   "threshold", "seed",
-                                       "verify", "keep",      NULL};
+    static const char *const keys[] = {
+        "ngram", "num_perm", "bands", "rows",     "threshold",
+        "seed",  "verify",   "keep",  "families", NULL};
     struct mh_conf *c;
     long ngram, num_perm, bands, rows, seed;
     double threshold;
-    bool verify, by_quality = false;
+    bool verify, by_quality = false, families;
     const cJSON *keep = cJSON_GetObjectItemCaseSensitive(params, "keep");
     uint64_t x;
     size_t i;
@@ -136,7 +137,8 @@ mh_init(const cJSON *params, const char *where, void **conf,
                       err)) < 0 ||
         (rc = cfg_int(params, where, "seed", 1, 0, INT64_MAX, &seed, err)) <
             0 ||
-        (rc = cfg_bool(params, where, "verify", false, &verify, err)) < 0)
+        (rc = cfg_bool(params, where, "verify", false, &verify, err)) < 0 ||
+        (rc = cfg_bool(params, where, "families", true, &families, err)) < 0)
         return rc;
     if (keep &&
         !(cJSON_IsString(keep) && (!strcmp(keep->valuestring, "first") ||
@@ -167,6 +169,7 @@ mh_init(const cJSON *params, const char *where, void **conf,
     c->ngram = (int)ngram;
     c->num_perm = (int)num_perm;
     c->by_quality = by_quality;
+    c->families = families;
     c->verify = verify ? threshold : 0;
     if (bands) {
         c->bands = (int)bands;
@@ -222,6 +225,7 @@ mh_join_spec(const void *conf, struct join_spec *js)
     js->by_quality = c->by_quality;
     js->verify = c->verify;
     js->reason = "near_duplicate";
+    js->families = c->families;
 }
 
 /* ---- shingles ------------------------------------------------------------ */

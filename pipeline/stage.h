@@ -60,6 +60,8 @@ struct join_spec {
     bool by_quality;         /* a double (higher is better) follows */
     double verify;           /* > 0: candidates need similarity >= verify */
     const char *reason;      /* for dropped documents, e.g. "near_duplicate" */
+    bool families; /* a document is never dropped as a duplicate of one
+                      of its own family (join.h) */
 };
 
 enum stage_verdict {

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "net.h"
 #include "objstore.h"
+#include "review.h"
 #include "sql.h"
 #include "store.h"
 #include "strbuf.h"
@@ -443,6 +444,7 @@ write_file(const char *path, const char *text, struct nh_error *err)
 
 struct job_args {
     cJSON *root;
+    char kind[16];              /* "pipeline", "augment", "mix" */
     const char *input, *output; /* version id, output dataset */
     const char *config_hash;
     const cJSON *config; /* as checked by op-job.c */
@@ -456,13 +458,15 @@ load_args(struct jobs *j, int64_t id, struct job_args *a, struct nh_error *err)
     int rc = 0;
 
     memset(a, 0, sizeof(*a));
-    if (sqlite3_prepare_v2(db, "SELECT args FROM jobs WHERE id = ?1", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT args, kind FROM jobs WHERE id = ?1", -1,
+                           &st, NULL) != SQLITE_OK)
         return nh_errorf(err, NH_EIO, "cannot read job: %s",
                          sqlite3_errmsg(db));
     sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_step(st) == SQLITE_ROW)
+    if (sqlite3_step(st) == SQLITE_ROW) {
         a->root = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+        snprintf(a->kind, sizeof(a->kind), "%s", sqlite3_column_text(st, 1));
+    }
     sqlite3_finalize(st);
     if (a->root) {
         const cJSON *in = cJSON_GetObjectItemCaseSensitive(a->root, "input");
@@ -536,6 +540,82 @@ spawn(struct child *k, const char *const argv[], struct nh_error *err)
     return 0;
 }
 
+/* A mix job: in/K/ holds links to source K's shards; nh-clean mix
+ * --source K=WEIGHT=in/K ... */
+static int
+spawn_mix(struct jobs *j, struct child *k, const struct job_args *a,
+          const char *indir, const char *outdir, struct nh_error *err)
+{
+    const cJSON *srcs = cJSON_GetObjectItemCaseSensitive(a->config, "sources");
+    const cJSON *x;
+    char **argv = NULL, target[40], seed[40], (*spec)[PATH_MAX + 64] = NULL;
+    size_t n = (size_t)cJSON_GetArraySize(srcs), i = 0, m = 0;
+    int rc = 0;
+
+    if (!n || n > 64)
+        return nh_errorf(err, NH_ECORRUPT, "job %lld has bad sources",
+                         (long long)k->job);
+    argv = calloc(2 * n + 16, sizeof(*argv));
+    spec = calloc(n, sizeof(*spec));
+    if (!argv || !spec) {
+        rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+        goto out;
+    }
+    argv[m++] = (char *)j->nh_clean;
+    argv[m++] = (char *)"mix";
+    cJSON_ArrayForEach(x, srcs)
+    {
+        char dir[PATH_MAX];
+        const char *v = cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(x, "version"));
+
+        if (!v || snprintf(dir, sizeof(dir), "%s/%zu", indir, i) >=
+                      (int)sizeof(dir)) {
+            rc = nh_errorf(err, NH_ECORRUPT, "job %lld has bad sources",
+                           (long long)k->job);
+            goto out;
+        }
+        if ((rc = mkdir_p(dir, err)) < 0 ||
+            (rc = link_inputs(j, dir, v, err)) < 0)
+            goto out;
+        snprintf(
+            spec[i], sizeof(spec[i]), "%zu=%.17g=%s", i,
+            cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(x, "weight")),
+            dir);
+        argv[m++] = (char *)"--source";
+        argv[m++] = spec[i];
+        i++;
+    }
+    snprintf(target, sizeof(target), "%.17g",
+             cJSON_GetNumberValue(
+                 cJSON_GetObjectItemCaseSensitive(a->config, "target")));
+    snprintf(seed, sizeof(seed), "%.0f",
+             cJSON_GetNumberValue(
+                 cJSON_GetObjectItemCaseSensitive(a->config, "seed")));
+    argv[m++] = (char *)"--target";
+    argv[m++] = target;
+    argv[m++] = (char *)"--by";
+    argv[m++] =
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a->config, "by"));
+    argv[m++] = (char *)"--seed";
+    argv[m++] = seed;
+    argv[m++] = (char *)"--progress";
+    argv[m++] = (char *)"json";
+    argv[m++] = (char *)"-o";
+    argv[m++] = (char *)outdir;
+    argv[m] = NULL;
+    if (!argv[m - 7]) {
+        rc = nh_errorf(err, NH_ECORRUPT, "job %lld has bad args",
+                       (long long)k->job);
+        goto out;
+    }
+    rc = spawn(k, (const char *const *)argv, err);
+out:
+    free(argv);
+    free(spec);
+    return rc;
+}
+
 static int
 prepare_and_spawn(struct jobs *j, int64_t id, struct child *k,
                   struct nh_error *err)
@@ -554,6 +634,10 @@ prepare_and_spawn(struct jobs *j, int64_t id, struct child *k,
         rc = nh_errorf(err, NH_ETOOBIG, "data directory name too long");
         goto out;
     }
+    if (!strcmp(a.kind, "mix")) {
+        rc = spawn_mix(j, k, &a, indir, outdir, err);
+        goto out;
+    }
     if ((rc = mkdir_p(indir, err)) < 0 ||
         (rc = link_inputs(j, indir, a.input, err)) < 0)
         goto out;
@@ -563,7 +647,35 @@ prepare_and_spawn(struct jobs *j, int64_t id, struct child *k,
     }
     if ((rc = write_file(cfg, cfgtext, err)) < 0)
         goto out;
-    {
+    if (!strcmp(a.kind, "augment")) {
+        char ratio[32], seed[32];
+        const char *argv[16];
+        int n = 0;
+
+        snprintf(ratio, sizeof(ratio), "%.17g",
+                 cJSON_GetNumberValue(
+                     cJSON_GetObjectItemCaseSensitive(a.root, "ratio")));
+        snprintf(seed, sizeof(seed), "%.0f",
+                 cJSON_GetNumberValue(
+                     cJSON_GetObjectItemCaseSensitive(a.root, "seed")));
+        argv[n++] = j->nh_clean;
+        argv[n++] = "augment";
+        argv[n++] = "--ops";
+        argv[n++] = cfg;
+        argv[n++] = "--ratio";
+        argv[n++] = ratio;
+        argv[n++] = "--seed";
+        argv[n++] = seed;
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(a.root, "only_new")))
+            argv[n++] = "--only-new";
+        argv[n++] = "--progress";
+        argv[n++] = "json";
+        argv[n++] = "-o";
+        argv[n++] = outdir;
+        argv[n++] = indir;
+        argv[n] = NULL;
+        rc = spawn(k, argv, err);
+    } else {
         const char *argv[] = {j->nh_clean,  "run",  "--config", cfg,
                               "--progress", "json", "-q",       "-o",
                               outdir,       indir,  NULL};
@@ -898,6 +1010,7 @@ read_text(const char *path)
 struct job_done {
     int64_t job;
     const char *stats, *removed, *progress;
+    const cJSON *sources; /* a mix job's: every parent, in order */
 };
 
 /* Inside version_commit's transaction: the job succeeded, unless it was
@@ -926,7 +1039,125 @@ mark_succeeded(sqlite3 *db, const char *id, void *arg, struct nh_error *err)
     else if (sqlite3_changes(db) != 1)
         rc = nh_errorf(err, NH_ECONFLICT, "the job was cancelled");
     sqlite3_finalize(st);
+    if (rc == 0 && d->sources) {
+        const cJSON *x;
+        int seq = 0;
+
+        if (sqlite3_prepare_v2(db,
+                               "INSERT OR IGNORE INTO version_parents"
+                               " (version_id, seq, parent) VALUES (?1, ?2, ?3)",
+                               -1, &st, NULL) != SQLITE_OK)
+            return nh_errorf(err, NH_EIO, "%s", sqlite3_errmsg(db));
+        cJSON_ArrayForEach(x, d->sources)
+        {
+            sqlite3_reset(st);
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+            sqlite3_bind_int(st, 2, seq++);
+            sqlite3_bind_text(
+                st, 3,
+                cJSON_GetStringValue(
+                    cJSON_GetObjectItemCaseSensitive(x, "version")),
+                -1, SQLITE_STATIC);
+            if (sqlite3_step(st) != SQLITE_DONE) {
+                rc = nh_errorf(err, NH_EIO, "%s", sqlite3_errmsg(db));
+                break;
+            }
+        }
+        sqlite3_finalize(st);
+    }
     return rc;
+}
+
+/* A mix job's report: each source gets its ref, dataset and version
+ * (nh-clean knows them by number). The new text, or NULL. */
+static char *
+mix_report(const char *stats, const cJSON *sources)
+{
+    cJSON *o = stats ? cJSON_Parse(stats) : NULL, *x;
+    const cJSON *s = sources ? sources->child : NULL;
+    char *text = NULL;
+
+    if (!o)
+        return NULL;
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(o, "sources"))
+    {
+        if (!s)
+            break;
+        cJSON_DeleteItemFromObjectCaseSensitive(x, "label");
+        cJSON_AddStringToObject(
+            x, "ref",
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "ref")));
+        cJSON_AddStringToObject(
+            x, "dataset",
+            cJSON_GetStringValue(
+                cJSON_GetObjectItemCaseSensitive(s, "dataset")));
+        cJSON_AddStringToObject(
+            x, "version",
+            cJSON_GetStringValue(
+                cJSON_GetObjectItemCaseSensitive(s, "version")));
+        s = s->next;
+    }
+    text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+/* An augment job's version is committed: a review campaign on a sample
+ * of its augmented documents (args.review_size of them; 0: none). A
+ * failure here is logged and leaves the job succeeded without one. */
+static void
+augment_campaign(struct jobs *j, int64_t job, const struct job_args *a,
+                 const char *version)
+{
+    sqlite3 *db = store_db(j->store);
+    struct nh_error err = {0};
+    sqlite3_stmt *st = NULL;
+    cJSON *args = cJSON_CreateObject(), *summary = NULL;
+    double size = cJSON_GetNumberValue(
+        cJSON_GetObjectItemCaseSensitive(a->root, "review_size"));
+    char ref[400], name[64], *user = NULL;
+    int64_t cid = 0;
+    int rc;
+
+    if (!(size >= 1)) {
+        cJSON_Delete(args);
+        return;
+    }
+    if (sqlite3_prepare_v2(db, "SELECT user FROM jobs WHERE id = ?1", -1, &st,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, job);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+            user = strdup((const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+    }
+    snprintf(ref, sizeof(ref), "%s@%s", a->output, version);
+    snprintf(name, sizeof(name), "augment job %lld", (long long)job);
+    if (!args || !cJSON_AddStringToObject(args, "ref", ref) ||
+        !cJSON_AddStringToObject(args, "name", name) ||
+        !cJSON_AddNumberToObject(
+            args, "seed",
+            cJSON_GetNumberValue(
+                cJSON_GetObjectItemCaseSensitive(a->root, "seed"))) ||
+        !cJSON_AddNumberToObject(args, "size", size))
+        rc = nh_errorf(&err, NH_ENOMEM, "out of memory");
+    else
+        rc = review_create(db, j->data_dir, args, user ? user : "nhd", true,
+                           &cid, &summary, &err);
+    if (rc == 0 &&
+        sqlite3_prepare_v2(db, "UPDATE jobs SET campaign = ?2 WHERE id = ?1",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, job);
+        sqlite3_bind_int64(st, 2, cid);
+        sqlite3_step(st);
+        sqlite3_finalize(st);
+        nh_info("job %lld: review campaign %lld", (long long)job,
+                (long long)cid);
+    } else if (rc < 0) {
+        nh_warn("job %lld: no review campaign: %s", (long long)job, err.msg);
+    }
+    free(user);
+    cJSON_Delete(summary);
+    cJSON_Delete(args);
 }
 
 /* The child of job k succeeded: commit out/data as the new version. */
@@ -955,6 +1186,16 @@ commit_output(struct jobs *j, struct child *k, struct nh_error *err)
         (rc = store_removed(j, outdir, &removed, err)) < 0)
         goto out;
     stats = read_text(statsp);
+    memset(&done, 0, sizeof(done));
+    if (!strcmp(a.kind, "mix")) {
+        char *r;
+
+        done.sources = cJSON_GetObjectItemCaseSensitive(a.config, "sources");
+        if ((r = mix_report(stats, done.sources))) {
+            free(stats);
+            stats = r;
+        }
+    }
     memset(&spec, 0, sizeof(spec));
     spec.dataset = a.output;
     spec.paths = (const char *const *)files;
@@ -976,6 +1217,8 @@ commit_output(struct jobs *j, struct child *k, struct nh_error *err)
     rc = version_commit(db, j->data_dir, &spec, id, err);
     if (rc == 0)
         nh_info("job %lld: version %s", (long long)k->job, id);
+    if (rc == 0 && !strcmp(a.kind, "augment"))
+        augment_campaign(j, k->job, &a, id);
 out:
     free(stats);
     free(removed);

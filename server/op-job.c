@@ -67,17 +67,17 @@ check_config(const cJSON *config, cJSON **conf, char hash[33],
     return 0;
 }
 
-static int
-insert_job(sqlite3 *db, const struct dbq_job *job, const char *dataset,
-           const char *input, const char *args, int64_t *id,
-           struct nh_error *err)
+int
+ops_insert_job(sqlite3 *db, const struct dbq_job *job, const char *kind,
+               const char *dataset, const char *input, const char *args,
+               int64_t *id, struct nh_error *err)
 {
     sqlite3_stmt *st = NULL;
     int rc = 0;
 
     if (sqlite3_prepare_v2(db,
                            "INSERT INTO jobs (kind, state, args, dataset,"
-                           " input, user) VALUES ('pipeline', 'queued', ?1,"
+                           " input, user) VALUES (?5, 'queued', ?1,"
                            " ?2, ?3, ?4)",
                            -1, &st, NULL) != SQLITE_OK)
         return db_fail(db, err);
@@ -85,6 +85,7 @@ insert_job(sqlite3 *db, const struct dbq_job *job, const char *dataset,
     sqlite3_bind_text(st, 2, dataset, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, input, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, job->user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, kind, -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = db_fail(db, err);
     else
@@ -137,7 +138,8 @@ op_pipeline_run(struct store *s, const struct dbq_job *job,
         rc = nh_errorf(&err, NH_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = insert_job(db, job, rv.dataset, rv.version, text, &id, &err)) < 0)
+    if ((rc = ops_insert_job(db, job, "pipeline", rv.dataset, rv.version, text,
+                             &id, &err)) < 0)
         goto out;
     jobs_publish_state(job->jobs, db, id);
     jobs_kick(job->jobs);

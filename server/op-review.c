@@ -11,6 +11,7 @@
  * events on "review/ID".
  */
 #include "ops.h"
+#include "review.h"
 
 #include "hash.h"
 #include "jobs.h"
@@ -120,6 +121,70 @@ campaign_load(struct store *s, int64_t id, struct campaign *c,
     store_stmt_done(st);
     if (rc < 0)
         campaign_release(c);
+    return rc;
+}
+
+static int stats_compute(sqlite3 *db, const struct campaign *c, cJSON **out,
+                         struct nh_error *err);
+
+int
+review_of_version(sqlite3 *db, const char *version, cJSON **out,
+                  struct nh_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    struct campaign c = {0};
+    cJSON *o = NULL, *stats = NULL;
+    int rc, src;
+
+    *out = NULL;
+    rc = sql_prepare(db,
+                     "SELECT c.id, c.kind, c.design, c.threshold,"
+                     " c.lease_seconds, c.labels, c.strata, c.state"
+                     " FROM versions v JOIN jobs j ON j.id = v.job_id"
+                     " JOIN campaigns c ON c.id = j.campaign"
+                     " WHERE v.id = ?1",
+                     &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, version, -1, SQLITE_STATIC);
+    src = sqlite3_step(st);
+    if (src == SQLITE_DONE)
+        goto out;
+    if (src != SQLITE_ROW) {
+        rc = sql_fail(db, err, "cannot read campaign");
+        goto out;
+    }
+    c.id = sqlite3_column_int64(st, 0);
+    snprintf(c.kind, sizeof(c.kind), "%s", sqlite3_column_text(st, 1));
+    snprintf(c.design, sizeof(c.design), "%s", sqlite3_column_text(st, 2));
+    c.threshold = sqlite3_column_double(st, 3);
+    c.lease_seconds = sqlite3_column_int64(st, 4);
+    c.labels = cJSON_Parse((const char *)sqlite3_column_text(st, 5));
+    c.strata = cJSON_Parse((const char *)sqlite3_column_text(st, 6));
+    if (!cJSON_IsArray(c.labels) || !cJSON_IsArray(c.strata)) {
+        rc = nh_errorf(err, NH_ECORRUPT, "campaign %lld is damaged",
+                       (long long)c.id);
+        goto out;
+    }
+    if (!(o = cJSON_CreateObject()) ||
+        !cJSON_AddNumberToObject(o, "campaign", (double)c.id) ||
+        !sql_add_column(o, "state", st, 7)) {
+        rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = stats_compute(db, &c, &stats, err)) < 0)
+        goto out;
+    if (!cJSON_AddItemToObject(o, "stats", stats)) {
+        cJSON_Delete(stats);
+        rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+        goto out;
+    }
+    *out = o;
+    o = NULL;
+out:
+    sqlite3_finalize(st);
+    campaign_release(&c);
+    cJSON_Delete(o);
     return rc;
 }
 
@@ -984,12 +1049,11 @@ insert_items(sqlite3 *db, int64_t cid, const struct sample *s,
     return rc;
 }
 
-void
-op_review_create(struct store *s, const struct dbq_job *job,
-                 struct dbq_result *res)
+int
+review_create(sqlite3 *db, const char *data_dir, const cJSON *args,
+              const char *user, bool augmented_only, int64_t *out_cid,
+              cJSON **out, struct nh_error *errp)
 {
-    sqlite3 *db = store_db(s);
-    struct nh_error err = {0};
     struct create_args a;
     struct ref_version rv;
     struct sample_spec spec;
@@ -1006,7 +1070,7 @@ op_review_create(struct store *s, const struct dbq_job *job,
     int rc;
 
     memset(&smp, 0, sizeof(smp));
-    rc = create_args(job->args, &a, &err);
+    rc = create_args(args, &a, errp);
     if (rc < 0)
         goto out;
     if (a.audit_job) {
@@ -1015,16 +1079,16 @@ op_review_create(struct store *s, const struct dbq_job *job,
         rc = sql_prepare(db,
                          "SELECT state, removed, output, dataset FROM jobs"
                          " WHERE id = ?1",
-                         &st, &err);
+                         &st, errp);
         if (rc == 0) {
             sqlite3_bind_int64(st, 1, a.audit_job);
             if (sqlite3_step(st) != SQLITE_ROW)
-                rc = nh_errorf(&err, NH_ENOENT, "no job %lld",
+                rc = nh_errorf(errp, NH_ENOENT, "no job %lld",
                                (long long)a.audit_job);
             else if (strcmp((const char *)sqlite3_column_text(st, 0),
                             "succeeded") ||
                      !sqlite3_column_text(st, 1) || !sqlite3_column_text(st, 2))
-                rc = nh_errorf(&err, NH_ECONFLICT,
+                rc = nh_errorf(errp, NH_ECONFLICT,
                                "job %lld has not finished with an output",
                                (long long)a.audit_job);
             else {
@@ -1034,22 +1098,22 @@ op_review_create(struct store *s, const struct dbq_job *job,
                 snprintf(dataset, sizeof(dataset), "%s",
                          sqlite3_column_text(st, 3));
                 if (!removed)
-                    rc = nh_errorf(&err, NH_ENOMEM, "out of memory");
+                    rc = nh_errorf(errp, NH_ENOMEM, "out of memory");
             }
         }
         sqlite3_finalize(st);
     } else {
-        const char *ref = arg_str(job->args, "ref");
+        const char *ref = arg_str(args, "ref");
 
         if (!ref)
-            rc = nh_errorf(&err, NH_EINVAL, "'args.ref' must be a string");
-        else if ((rc = ref_resolve(db, ref, &rv, &err)) == 0) {
+            rc = nh_errorf(errp, NH_EINVAL, "'args.ref' must be a string");
+        else if ((rc = ref_resolve(db, ref, &rv, errp)) == 0) {
             memcpy(version, rv.version, sizeof(version));
             snprintf(dataset, sizeof(dataset), "%s", rv.dataset);
         }
     }
     if (rc < 0 ||
-        (rc = load_objects(db, version, removed, &objects, &nobj, &err)) < 0)
+        (rc = load_objects(db, version, removed, &objects, &nobj, errp)) < 0)
         goto out;
     if (a.neyman && a.strata)
         prior_load(db, dataset, a.strata, &prior);
@@ -1064,12 +1128,13 @@ op_review_create(struct store *s, const struct dbq_job *job,
     spec.prior_arg = &prior;
     spec.removed_by = a.audit_job ? a.stage : NULL;
     spec.reason = a.audit_job ? a.reason : NULL;
-    rc = sample_draw(job->data_dir, (const char *const *)objects, nobj, &spec,
-                     &smp, &err);
+    spec.augmented_only = augmented_only;
+    rc = sample_draw(data_dir, (const char *const *)objects, nobj, &spec, &smp,
+                     errp);
     if (rc < 0)
         goto out;
     if (smp.nitems == 0) {
-        rc = nh_errorf(&err, NH_EINVAL,
+        rc = nh_errorf(errp, NH_EINVAL,
                        "nothing to sample: the population "
                        "is empty");
         goto out;
@@ -1079,11 +1144,11 @@ op_review_create(struct store *s, const struct dbq_job *job,
         dup_off = calloc(smp.nitems, sizeof(*dup_off));
         dup_len = calloc(smp.nitems, sizeof(*dup_len));
         if (!dup_obj || !dup_off || !dup_len) {
-            rc = nh_errorf(&err, NH_ENOMEM, "out of memory");
+            rc = nh_errorf(errp, NH_ENOMEM, "out of memory");
             goto out;
         }
-        if ((rc = find_duplicates(db, job->data_dir, version, &smp, dup_obj,
-                                  dup_off, dup_len, &err)) < 0)
+        if ((rc = find_duplicates(db, data_dir, version, &smp, dup_obj, dup_off,
+                                  dup_len, errp)) < 0)
             goto out;
     }
     strata = cJSON_CreateArray();
@@ -1095,17 +1160,17 @@ op_review_create(struct store *s, const struct dbq_job *job,
             !cJSON_AddNumberToObject(e, "n", (double)smp.strata[i].n) ||
             !cJSON_AddItemToArray(strata, e)) {
             cJSON_Delete(e);
-            rc = nh_errorf(&err, NH_ENOMEM, "out of memory");
+            rc = nh_errorf(errp, NH_ENOMEM, "out of memory");
             goto out;
         }
     }
     strata_text = strata ? cJSON_PrintUnformatted(strata) : NULL;
     labels_text = cJSON_PrintUnformatted(a.labels);
     if (!strata_text || !labels_text) {
-        rc = nh_errorf(&err, NH_ENOMEM, "out of memory");
+        rc = nh_errorf(errp, NH_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = sql_exec(db, "BEGIN IMMEDIATE", &err)) < 0)
+    if ((rc = sql_exec(db, "BEGIN IMMEDIATE", errp)) < 0)
         goto out;
     {
         sqlite3_stmt *st = NULL;
@@ -1120,7 +1185,7 @@ op_review_create(struct store *s, const struct dbq_job *job,
             " lease_seconds, strata, user) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
             " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
             " ?20)",
-            &st, &err);
+            &st, errp);
         if (rc == 0) {
             sqlite3_bind_text(st, 1, a.kind, -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
@@ -1149,23 +1214,28 @@ op_review_create(struct store *s, const struct dbq_job *job,
             sqlite3_bind_double(st, 17, a.threshold);
             sqlite3_bind_int64(st, 18, a.lease);
             sqlite3_bind_text(st, 19, strata_text, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 20, job->user, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 20, user, -1, SQLITE_STATIC);
             if (sqlite3_step(st) != SQLITE_DONE)
-                rc = sql_fail(db, &err, "cannot store the campaign");
+                rc = sql_fail(db, errp, "cannot store the campaign");
             cid = sqlite3_last_insert_rowid(db);
         }
         sqlite3_finalize(st);
     }
     if (rc == 0)
         rc = insert_items(db, cid, &smp, objects, &a, dup_obj, dup_off, dup_len,
-                          &err);
+                          errp);
     if (rc == 0)
-        rc = sql_exec(db, "COMMIT", &err);
+        rc = sql_exec(db, "COMMIT", errp);
     if (rc < 0) {
         sql_rollback(db);
         goto out;
     }
-    rc = campaign_summary(db, cid, &result, &err);
+    rc = campaign_summary(db, cid, &result, errp);
+    if (rc == 0) {
+        *out_cid = cid;
+        *out = result;
+        result = NULL;
+    }
 out:
     sample_release(&smp);
     prior_release(&prior);
@@ -1180,6 +1250,20 @@ out:
     free(labels_text);
     cJSON_Delete(strata);
     cJSON_Delete(a.labels);
+    cJSON_Delete(result);
+    return rc;
+}
+
+void
+op_review_create(struct store *s, const struct dbq_job *job,
+                 struct dbq_result *res)
+{
+    struct nh_error err = {0};
+    cJSON *result = NULL;
+    int64_t cid = 0;
+    int rc = review_create(store_db(s), job->data_dir, job->args, job->user,
+                           false, &cid, &result, &err);
+
     ops_reply(job, res, rc, result, &err);
 }
 

@@ -10,6 +10,7 @@
 #include "ops.h"
 
 #include "ref.h"
+#include "review.h"
 #include "sql.h"
 #include "store.h"
 
@@ -76,13 +77,74 @@ show_shards(sqlite3 *db, const char *id, cJSON *obj, struct nh_error *err)
     return rc;
 }
 
+/* Add "parents": every parent of version id in order (version_parents,
+ * for a mixture), or [parent] / [] for a version with one or none. */
+static int
+show_parents(sqlite3 *db, const char *id, cJSON *obj, struct nh_error *err)
+{
+    cJSON *arr = cJSON_AddArrayToObject(obj, "parents");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(obj, "parent");
+    sqlite3_stmt *st = NULL;
+    int rc, src;
+
+    if (!arr)
+        return nh_errorf(err, NH_ENOMEM, "out of memory");
+    rc = sql_prepare(db,
+                     "SELECT parent FROM version_parents WHERE version_id = ?1"
+                     " ORDER BY seq",
+                     &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW)
+        if (!cJSON_AddItemToArray(
+                arr,
+                cJSON_CreateString((const char *)sqlite3_column_text(st, 0)))) {
+            rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+            break;
+        }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = sql_fail(db, err, "cannot read version parents");
+    sqlite3_finalize(st);
+    if (rc == 0 && cJSON_GetArraySize(arr) == 0 && cJSON_IsString(p) &&
+        !cJSON_AddItemToArray(arr, cJSON_CreateString(p->valuestring)))
+        rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+    return rc;
+}
+
+/* Add "mix": the report of the mix job that made version id, if one did. */
+static int
+show_mix(sqlite3 *db, const char *id, cJSON *obj, struct nh_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sql_prepare(db,
+                         "SELECT j.stats FROM versions v JOIN jobs j"
+                         " ON j.id = v.job_id WHERE v.id = ?1"
+                         " AND j.kind = 'mix' AND j.stats IS NOT NULL",
+                         &st, err);
+
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        cJSON *m = cJSON_Parse((const char *)sqlite3_column_text(st, 0));
+
+        if (m && !cJSON_AddItemToObject(obj, "mix", m)) {
+            cJSON_Delete(m);
+            rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int
 show(sqlite3 *db, const struct dbq_job *job, cJSON **out, struct nh_error *err)
 {
     const cJSON *args = job->args;
     struct ref_version rv;
     sqlite3_stmt *st = NULL;
-    cJSON *r = NULL, *tags;
+    cJSON *r = NULL, *tags, *review = NULL;
     int rc, src;
 
     rc = arg_ref(db, args, &rv, err);
@@ -117,6 +179,15 @@ show(sqlite3 *db, const struct dbq_job *job, cJSON **out, struct nh_error *err)
     rc = ref_version_tags(db, rv.version, tags, err);
     if (rc == 0)
         rc = show_shards(db, rv.version, r, err);
+    if (rc == 0 &&
+        (rc = review_of_version(db, rv.version, &review, err)) == 0 &&
+        !cJSON_AddItemToObject(r, "review",
+                               review ? review : cJSON_CreateNull())) {
+        cJSON_Delete(review);
+        rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+    }
+    if (rc == 0 && (rc = show_parents(db, rv.version, r, err)) == 0)
+        rc = show_mix(db, rv.version, r, err);
     if (rc == 0) {
         *out = r;
         r = NULL;
@@ -127,8 +198,31 @@ out:
     return rc;
 }
 
-/* Every version of the ref's dataset and all their ancestors, oldest
- * first. */
+/* o.parents: column col (a JSON array of version_parents), or when that
+ * is empty [column pcol] or []. false when out of memory. */
+static bool
+add_parents(cJSON *o, sqlite3_stmt *st, int col, int pcol)
+{
+    const char *j = (const char *)sqlite3_column_text(st, col);
+    cJSON *arr = j ? cJSON_Parse(j) : NULL;
+
+    if (!cJSON_IsArray(arr)) {
+        cJSON_Delete(arr);
+        arr = cJSON_CreateArray();
+    }
+    if (arr && !cJSON_GetArraySize(arr) &&
+        sqlite3_column_type(st, pcol) == SQLITE_TEXT &&
+        !cJSON_AddItemToArray(
+            arr,
+            cJSON_CreateString((const char *)sqlite3_column_text(st, pcol)))) {
+        cJSON_Delete(arr);
+        return false;
+    }
+    return arr && cJSON_AddItemToObject(o, "parents", arr);
+}
+
+/* Every version of the ref's dataset and all their ancestors (through
+ * every parent of a mixture), oldest first. */
 static int
 lineage(sqlite3 *db, const struct dbq_job *job, cJSON **out,
         struct nh_error *err)
@@ -153,9 +247,13 @@ lineage(sqlite3 *db, const struct dbq_job *job, cJSON **out,
         "WITH RECURSIVE anc(id) AS ("
         " SELECT id FROM versions WHERE dataset_id = ?1"
         " UNION SELECT v.parent FROM versions v JOIN anc a ON v.id = a.id"
-        "  WHERE v.parent IS NOT NULL) "
+        "  WHERE v.parent IS NOT NULL"
+        " UNION SELECT p.parent FROM version_parents p"
+        "  JOIN anc a ON p.version_id = a.id) "
         "SELECT v.id, d.name, v.parent, v.job_id, v.config_hash, v.docs,"
-        " v.bytes, v.created FROM anc JOIN versions v ON v.id = anc.id"
+        " v.bytes, v.created, (SELECT json_group_array(parent) FROM"
+        "  (SELECT parent FROM version_parents WHERE version_id = v.id"
+        "   ORDER BY seq)) FROM anc JOIN versions v ON v.id = anc.id"
         " JOIN datasets d ON d.id = v.dataset_id ORDER BY v.created, v.id",
         &st, err);
     if (rc < 0)
@@ -175,7 +273,7 @@ lineage(sqlite3 *db, const struct dbq_job *job, cJSON **out,
             !sql_add_column(o, "config_hash", st, 4) ||
             !sql_add_column(o, "docs", st, 5) ||
             !sql_add_column(o, "bytes", st, 6) ||
-            !sql_add_column(o, "created", st, 7) ||
+            !sql_add_column(o, "created", st, 7) || !add_parents(o, st, 8, 2) ||
             !(tags = cJSON_AddArrayToObject(o, "tags")))
             rc = nh_errorf(err, NH_ENOMEM, "out of memory");
         else

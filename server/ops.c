@@ -34,6 +34,8 @@ static const struct op_desc op_table[] = {
     {"job.logs", STORE_ROLE_REVIEWER, op_job_logs, OPQ_QUICK},
     {"job.resume", STORE_ROLE_ENGINEER, op_job_resume, OPQ_QUICK},
     {"pipeline.run", STORE_ROLE_ENGINEER, op_pipeline_run, OPQ_QUICK},
+    {"augment.run", STORE_ROLE_ENGINEER, op_augment_run, OPQ_QUICK},
+    {"mix.create", STORE_ROLE_ENGINEER, op_mix_create, OPQ_QUICK},
     {"review.close", STORE_ROLE_ENGINEER, op_review_close, OPQ_QUICK},
     {"review.create", STORE_ROLE_ENGINEER, op_review_create, OPQ_HEAVY},
     {"review.get", STORE_ROLE_REVIEWER, op_review_get, OPQ_QUICK},

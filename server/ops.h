@@ -57,6 +57,12 @@ int ops_arg_id(const cJSON *args, const char *key, int64_t *out,
 int ops_arg_int(const cJSON *args, const char *key, int64_t lo, int64_t hi,
                 int64_t def, int64_t *out, struct nh_error *err);
 
+/* Insert a 'queued' job of kind on (dataset, input version) with args
+ * (JSON text) for job's user; *id is the new job. (op-job.c) */
+int ops_insert_job(struct sqlite3 *db, const struct dbq_job *job,
+                   const char *kind, const char *dataset, const char *input,
+                   const char *args, int64_t *id, struct nh_error *err);
+
 /* The body of an op that runs in one transaction: fills *out on success. */
 typedef int ops_txn_fn(struct sqlite3 *db, const struct dbq_job *job,
                        cJSON **out, struct nh_error *err);
@@ -84,6 +90,8 @@ dbq_fn op_upload_finish;
 dbq_fn op_user_add;
 dbq_fn op_user_revoke;
 dbq_fn op_pipeline_run;
+dbq_fn op_augment_run; /* op-augment.c */
+dbq_fn op_mix_create;  /* op-mix.c */
 dbq_fn op_job_list;
 dbq_fn op_job_get;
 dbq_fn op_job_cancel;

@@ -151,13 +151,18 @@ take_line(struct pass *p, uint32_t shard, uint64_t off, const char *line,
     e.offset = off;
     e.length = len;
     p->ordinal++;
-    if (sp->strata || sp->removed_by) {
+    if (sp->strata || sp->removed_by || sp->augmented_only) {
         doc = cJSON_ParseWithLength(line, len);
         if (!doc)
             return 0; /* not JSON: cannot be in any stratum or filter */
         if (sp->removed_by &&
             (!str_is(doc, "removed_by", sp->removed_by) ||
              (sp->reason && !str_is(doc, "reason", sp->reason))))
+            goto out;
+        if (sp->augmented_only &&
+            !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(doc, "meta"),
+                "augmented_from")))
             goto out;
         if (sp->strata) {
             const char *v = cJSON_GetStringValue(

@@ -36,6 +36,7 @@ struct sample_spec {
     void *prior_arg;
     const char *removed_by; /* audit: only lines whose removed_by is this */
     const char *reason;     /* audit: and whose reason is this (or NULL) */
+    bool augmented_only;    /* only lines whose meta has "augmented_from" */
 };
 
 struct sample_item {

@@ -102,6 +102,39 @@ static const struct cmd_entry cmd_table[] = {
      1,
      1,
      cmd_pipeline_run},
+    {"augment run",
+     "NAME[@REF] --ops FILE [--ratio R] [--seed S] [--only-new] [--review N]\n"
+     "       [--output NAME] [--wait]",
+     "augment a version as a job (docs/AUGMENT.md)",
+     "The new version holds the originals and their augmented copies\n"
+     "(--only-new: the copies only); a review campaign of N (default 100)\n"
+     "augmented documents is made when the job ends. Operator files:\n"
+     "docs/examples/augment-*.json.",
+     {"ops=", "ratio=", "seed=", "only-new", "review=", "output=", "wait",
+      NULL},
+     1,
+     1,
+     cmd_augment_run},
+    {"mix create",
+     "NAME --source REF:WEIGHT... --tokens N [--by tokens|docs|bytes]\n"
+     "       [--seed S] [--wait]",
+     "draw a corpus mixture from several versions as a job (docs/MIX.md)",
+     "A new version of NAME holding N tokens (documents, bytes) drawn from\n"
+     "the sources in proportion to their weights: a small source repeated\n"
+     "(epochs > 1), a large one sampled, the same seed the same draw. Its\n"
+     "parents are every source's version; `nh mix show` prints the report.",
+     {"source=...", "tokens=", "by=", "seed=", "wait", NULL},
+     1,
+     1,
+     cmd_mix_create},
+    {"mix show",
+     "NAME[@REF]",
+     "the report of a mixture: per source docs, bytes, tokens, share, epochs",
+     NULL,
+     {NULL},
+     1,
+     1,
+     cmd_mix_show},
     {"job ls",
      "[--state STATE] [--limit N]",
      "list jobs, newest first",

@@ -213,6 +213,11 @@ mh_run_q(struct mh *m, const char *const *texts, const double *quality,
         strbuf_add(&keys, key, m->ksz);
         strbuf_add(&keys, &bytes, 8);
         strbuf_add(&keys, &off, 8);
+        {
+            uint64_t family = join_family(o, id);
+
+            strbuf_add(&keys, &family, 8);
+        }
         strbuf_add(&keys, &idlen, 4);
         strbuf_add(&keys, id, idlen);
         line = cJSON_PrintUnformatted(o);
