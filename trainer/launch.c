@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "clock.h"
 #include "heartbeat.h"
 #include "strbuf.h"
@@ -130,20 +131,6 @@ bad_usage(const char *msg, const char *arg)
         fprintf(stderr, "nh-train: launch: %s '%s'\n", msg, arg);
     fputs(launch_usage, stderr);
     return 2;
-}
-
-static bool
-parse_num(const char *s, double min, double max, double *out)
-{
-    char *end;
-    double v;
-
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
 }
 
 /* One event: a JSON object (its fields after "event") to the records. */
@@ -696,7 +683,7 @@ parse_opts(struct launch *l, int argc, char **argv)
 
         switch (c) {
         case 'n':
-            ok = parse_num(optarg, 1, MAX_RANKS, &v) && v == floor(v);
+            ok = nh_parse_double(optarg, 1, MAX_RANKS, &v) && v == floor(v);
             l->np = (long)v;
             break;
         case 'p':
@@ -709,17 +696,17 @@ parse_opts(struct launch *l, int argc, char **argv)
             l->launcher = optarg;
             break;
         case 'r':
-            ok = parse_num(optarg, 0, 1000000, &v) && v == floor(v);
+            ok = nh_parse_double(optarg, 0, 1000000, &v) && v == floor(v);
             l->max_restarts = (long)v;
             break;
         case 't':
-            ok = parse_num(optarg, 0.1, 1e7, &l->timeout);
+            ok = nh_parse_double(optarg, 0.1, 1e7, &l->timeout);
             break;
         case 'b':
-            ok = parse_num(optarg, 0, MAX_BACKOFF, &l->backoff);
+            ok = nh_parse_double(optarg, 0, MAX_BACKOFF, &l->backoff);
             break;
         case 'g':
-            ok = parse_num(optarg, 0, 3600, &l->grace);
+            ok = nh_parse_double(optarg, 0, 3600, &l->grace);
             break;
         case 'h':
             fputs(launch_usage, stdout);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "log.h"
 #include "plan.h"
 
@@ -848,12 +849,9 @@ static const char plan_usage[] =
 static bool
 parse_int(const char *s, int min, int max, int *out)
 {
-    char *end;
     long v;
 
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max)
+    if (!nh_parse_long(s, min, max, &v))
         return false;
     *out = (int)v;
     return true;

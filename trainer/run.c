@@ -33,7 +33,9 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include "args.h"
 #include "ckpt.h"
+#include "clock.h"
 #include "dp.h"
 #include "fault.h"
 #include "heartbeat.h"
@@ -79,15 +81,6 @@ run_rng_next(struct run_rng *r)
     return z ^ (z >> 31);
 }
 
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int
 bad_usage(const char *msg, const char *arg)
 {
@@ -95,34 +88,6 @@ bad_usage(const char *msg, const char *arg)
         fprintf(stderr, "nh-train: run: %s '%s'\n", msg, arg);
     fputs(run_usage, stderr);
     return 2;
-}
-
-static bool
-parse_long(const char *s, long min, long max, long *out)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
-static bool
-parse_double(const char *s, double min, double max, double *out)
-{
-    char *end;
-    double v;
-
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
 }
 
 /* Best of a few 1024^3 sgemms, in GFLOP/s, with the run's threads. */
@@ -139,11 +104,11 @@ measure_peak(void)
     for (i = 0; i < N * N * 3; i++)
         a[i] = (float)(i % 7) * 0.01f;
     for (i = 0; i < 4; i++) {
-        double t = now_s(), g;
+        double t = nh_now(), g;
 
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1.0f, a,
                     N, a + N * N, N, 0.0f, a + 2 * N * N, N);
-        t = now_s() - t;
+        t = nh_now() - t;
         g = 2.0 * N * N * N / (t > 0 ? t : 1e-9) / 1e9;
         if (i > 0 && g > best) /* the first warms up */
             best = g;
@@ -347,67 +312,67 @@ parse_opts(int argc, char **argv, struct run_opts *o)
             o->out = optarg;
             break;
         case 'n':
-            ok = parse_long(optarg, 1, MAX_STEPS, &o->steps);
+            ok = nh_parse_long(optarg, 1, MAX_STEPS, &o->steps);
             break;
         case 'b':
-            ok = parse_long(optarg, 1, MAX_BATCH, &o->batch);
+            ok = nh_parse_long(optarg, 1, MAX_BATCH, &o->batch);
             break;
         case 't':
-            ok = parse_long(optarg, 1, MODEL_MAX_SEQ, &o->seq);
+            ok = nh_parse_long(optarg, 1, MODEL_MAX_SEQ, &o->seq);
             break;
         case 'l':
-            ok = parse_double(optarg, 0, 10, &o->lr);
+            ok = nh_parse_double(optarg, 0, 10, &o->lr);
             break;
         case 'm':
-            ok = parse_double(optarg, 0, 10, &o->min_lr);
+            ok = nh_parse_double(optarg, 0, 10, &o->min_lr);
             o->have_min_lr = true;
             break;
         case 'w':
-            ok = parse_long(optarg, 0, MAX_STEPS, &o->warmup);
+            ok = nh_parse_long(optarg, 0, MAX_STEPS, &o->warmup);
             o->have_warmup = true;
             break;
         case 'W':
-            ok = parse_double(optarg, 0, 10, &o->weight_decay);
+            ok = nh_parse_double(optarg, 0, 10, &o->weight_decay);
             break;
         case 'C':
-            ok = parse_double(optarg, 0, 1e9, &o->clip);
+            ok = nh_parse_double(optarg, 0, 1e9, &o->clip);
             break;
         case 's':
-            ok = parse_long(optarg, 0, 0x7fffffffffffffffL, &seed);
+            ok = nh_parse_long(optarg, 0, 0x7fffffffffffffffL, &seed);
             o->seed = (unsigned long long)seed;
             break;
         case 'j':
-            ok = parse_long(optarg, 1, 1024, &o->threads);
+            ok = nh_parse_long(optarg, 1, 1024, &o->threads);
             break;
         case 'e':
-            ok = parse_long(optarg, 0, MAX_STEPS, &o->eval_every);
+            ok = nh_parse_long(optarg, 0, MAX_STEPS, &o->eval_every);
             break;
         case 'E':
-            ok = parse_long(optarg, 1, 1000000, &o->eval_batches);
+            ok = nh_parse_long(optarg, 1, 1000000, &o->eval_batches);
             break;
         case 'K':
             o->ckpt_auto = !strcmp(optarg, "auto");
             o->ckpt_every = 0;
             ok = o->ckpt_auto ||
-                 parse_long(optarg, 0, MAX_STEPS, &o->ckpt_every);
+                 nh_parse_long(optarg, 0, MAX_STEPS, &o->ckpt_every);
             break;
         case 'F':
-            ok = parse_double(optarg, 1e-3, 1e12, &o->mtbf);
+            ok = nh_parse_double(optarg, 1e-3, 1e12, &o->mtbf);
             break;
         case 'M':
-            ok = parse_long(optarg, 1, 1000000, &o->keep);
+            ok = nh_parse_long(optarg, 1, 1000000, &o->keep);
             break;
         case 'R':
             o->resume = true;
             break;
         case 'Z':
-            ok = parse_long(optarg, 0, 1, &o->zero);
+            ok = nh_parse_long(optarg, 0, 1, &o->zero);
             break;
         case 'U':
-            ok = parse_double(optarg, 1e-6, 1e6, &o->bucket_mb);
+            ok = nh_parse_double(optarg, 1e-6, 1e6, &o->bucket_mb);
             break;
         case 'P':
-            ok = parse_long(optarg, 1, 1024, &o->tp);
+            ok = nh_parse_long(optarg, 1, 1024, &o->tp);
             break;
         case 'X':
             ok = true;
@@ -852,7 +817,7 @@ run_command(int argc, char **argv)
     heartbeat_beat(&hb, HB_READY, first);
 
     for (step = first; step < o->steps; step++) {
-        double t0 = now_s(), lr, gnorm, sec, tps, gf, gloss, rss;
+        double t0 = nh_now(), lr, gnorm, sec, tps, gf, gloss, rss;
         float loss = 0;
 
         heartbeat_beat(&hb, HB_BEGIN, step + 1);
@@ -874,7 +839,7 @@ run_command(int argc, char **argv)
             goto fail;
         gloss = dp_sum(&r.dp, r.share * loss);
         rss = dp_max(&r.dp, max_rss_mb());
-        sec = now_s() - t0;
+        sec = nh_now() - t0;
         tps = (double)r.B * r.T / (sec > 0 ? sec : 1e-9);
         gf = tps * flops_tok / 1e9;
         if (!isfinite(gloss)) {
@@ -917,7 +882,7 @@ run_command(int argc, char **argv)
             goto fail;
         if ((o->ckpt_every > 0 && (step + 1) % o->ckpt_every == 0) ||
             (o->ckpt_auto && step == first)) {
-            double tc = now_s();
+            double tc = nh_now();
 
             cs.step = step + 1;
             cs.rng = rng.s;
@@ -930,7 +895,7 @@ run_command(int argc, char **argv)
                 goto fail;
             heartbeat_beat(&hb, HB_SAVED, step + 1);
             if (o->ckpt_auto && step == first &&
-                (rc = dp_agree(&r.dp, auto_interval(&r, now_s() - tc, sec,
+                (rc = dp_agree(&r.dp, auto_interval(&r, nh_now() - tc, sec,
                                                     step + 1, &err))) < 0)
                 goto fail;
         }
