@@ -188,7 +188,7 @@ int
 dp_setup(struct dp *d, struct model *m, size_t bucket_floats, bool zero,
          struct nh_error *err)
 {
-    int L = m->cfg.layers, l;
+    int L = m->nl, l;
     size_t top = m->nparams, start, cap;
 
     d->zero = zero && d->dsize > 1;

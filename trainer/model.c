@@ -208,15 +208,17 @@ out:
 
 /* ---- sizes ----------------------------------------------------------- */
 
-/* Activation floats per token of one tensor-parallel rank of tp. */
+/* Activation floats per token of one tensor-parallel rank of tp holding
+ * nl layers, and the final norm and softmax when last. */
 static size_t
-act_floats(const struct model_config *c, int T, enum model_recompute rc, int tp)
+act_floats(const struct model_config *c, int T, enum model_recompute rc, int tp,
+           int nl, bool last)
 {
-    size_t C = (size_t)c->dim, L = (size_t)c->layers, t = (size_t)tp;
+    size_t C = (size_t)c->dim, L = (size_t)nl, t = (size_t)tp;
     size_t F = (size_t)c->ffn_dim / t, Cl = C / t;
     size_t att = (size_t)c->heads / t * (size_t)T;
     size_t per_layer = 2 + 3 * C + 4 * Cl + 3 * F + att;
-    size_t tail = 1 + C + (size_t)c->vocab + 1;
+    size_t tail = last ? 1 + C + (size_t)c->vocab + 1 : 0;
 
     switch (rc) {
     case MODEL_RECOMPUTE_SELECTIVE: /* one attention-probability block */
@@ -231,7 +233,7 @@ act_floats(const struct model_config *c, int T, enum model_recompute rc, int tp)
 size_t
 model_act_floats(const struct model_config *c, int T, enum model_recompute rc)
 {
-    return act_floats(c, T, rc, 1);
+    return act_floats(c, T, rc, 1, c->layers, true);
 }
 
 size_t
@@ -375,12 +377,48 @@ int
 model_init_tp(struct model *m, const struct model_config *cfg, uint64_t seed,
               int tp, int tp_rank, struct nh_error *err)
 {
+    return model_init_stage(m, cfg, seed, tp, tp_rank, 0, cfg->layers, err);
+}
+
+/* Draw the n values of one tensor of the init stream: into t's place in
+ * m->params (its slice under tensor parallel) or, when this stage does not
+ * hold it (t NULL), nowhere, so later tensors see the same stream. */
+static int
+draw_tensor(struct model *m, const struct model_tensor *t, size_t n, double std,
+            uint64_t *s, float **full)
+{
+    size_t j;
+
+    if (!t) {
+        for (j = 0; j < n; j++)
+            (void)normal(s);
+        return 0;
+    }
+    if (t->split == MODEL_SPLIT_NONE) {
+        for (j = 0; j < n; j++)
+            m->params[t->off + j] = (float)(std * normal(s));
+        return 0;
+    }
+    /* the whole tensor from the stream, then this rank's slice */
+    free(*full);
+    if (!(*full = malloc(n * sizeof(float))))
+        return NH_ENOMEM;
+    for (j = 0; j < n; j++)
+        (*full)[j] = (float)(std * normal(s));
+    tensor_slice(t, m->tp_rank, *full, m->params + t->off);
+    return 0;
+}
+
+int
+model_init_stage(struct model *m, const struct model_config *cfg, uint64_t seed,
+                 int tp, int tp_rank, int l0, int l1, struct nh_error *err)
+{
     int C, F, V, L, half, i, l, rc;
     double total;
     uint64_t s = seed;
     char name[32];
-
     float *full = NULL;
+    size_t j, lf;
 
     memset(m, 0, sizeof *m);
     if ((rc = model_config_check(cfg, err)))
@@ -391,7 +429,15 @@ model_init_tp(struct model *m, const struct model_config *cfg, uint64_t seed,
                          "tensor parallel %d must divide the heads (%d) and "
                          "'ffn_dim' (%d)",
                          tp, cfg->heads, cfg->ffn_dim);
+    if (l0 < 0 || l1 <= l0 || l1 > cfg->layers)
+        return nh_errorf(err, NH_EINVAL,
+                         "stage layers [%d, %d) are not within the model's %d",
+                         l0, l1, cfg->layers);
     m->cfg = *cfg;
+    m->l0 = l0;
+    m->nl = l1 - l0;
+    m->first = l0 == 0;
+    m->last = l1 == cfg->layers;
     m->tp = tp;
     m->tp_rank = tp_rank;
     m->lheads = cfg->heads / tp;
@@ -405,11 +451,23 @@ model_init_tp(struct model *m, const struct model_config *cfg, uint64_t seed,
                          "model config: %.3g parameters is over the 4e9 "
                          "limit",
                          total);
-    m->tensors = calloc((size_t)(2 + LT_COUNT * L + 1), sizeof *m->tensors);
+    m->tensors = calloc((size_t)(2 + LT_COUNT * m->nl + 1), sizeof *m->tensors);
     if (!m->tensors)
         goto nomem;
-    add_tensor(m, "embed", V, C, 2, MODEL_SPLIT_NONE);
-    for (l = 0; l < L; l++) {
+    /* the embedding on the first stage, and a copy on the last when the
+     * head is tied to it; this stage's layers; the final norm and head on
+     * the last stage */
+    m->embed_i = m->norm_i = m->head_i = -1;
+    if (m->first || (m->last && cfg->tied)) {
+        m->embed_i = m->ntensors;
+        add_tensor(m, "embed", V, C, 2, MODEL_SPLIT_NONE);
+    }
+    /* global offsets (goff) are the whole model's layout whatever this
+     * stage holds: embedding, L layers of lf floats, norm, head */
+    lf = 2 * (size_t)C + 4 * (size_t)C * C + 3 * (size_t)C * F;
+    m->gparams = (size_t)V * C + (size_t)l0 * lf;
+    m->layer_base = m->ntensors;
+    for (l = l0; l < l1; l++) {
         for (i = 0; i < LT_COUNT; i++) {
             int rows = C, cols = C, ndim = 2, split = MODEL_SPLIT_ROWS;
 
@@ -426,9 +484,17 @@ model_init_tp(struct model *m, const struct model_config *cfg, uint64_t seed,
             add_tensor(m, name, rows, cols, ndim, split);
         }
     }
-    add_tensor(m, "norm", C, 1, 1, MODEL_SPLIT_NONE);
-    if (!cfg->tied)
-        add_tensor(m, "head", V, C, 2, MODEL_SPLIT_NONE);
+    m->gparams = (size_t)V * C + (size_t)L * lf;
+    if (m->last) {
+        m->norm_i = m->ntensors;
+        add_tensor(m, "norm", C, 1, 1, MODEL_SPLIT_NONE);
+        m->head_i = m->embed_i;
+        if (!cfg->tied) {
+            m->head_i = m->ntensors;
+            add_tensor(m, "head", V, C, 2, MODEL_SPLIT_NONE);
+        }
+    }
+    m->gparams = (size_t)V * C * (cfg->tied ? 1 : 2) + (size_t)L * lf + C;
 
     m->params = malloc(m->nparams * sizeof(float));
     m->grads = calloc(m->nparams, sizeof(float));
@@ -438,35 +504,36 @@ model_init_tp(struct model *m, const struct model_config *cfg, uint64_t seed,
     if (!m->params || !m->grads || !m->rope_cos || !m->rope_sin)
         goto nomem;
 
-    /* init in tensor order from one stream, so the result depends on the
-     * seed and the config only */
-    for (i = 0; i < m->ntensors; i++) {
-        const struct model_tensor *t = &m->tensors[i];
-        float *p = m->params + t->off;
-        size_t j, n = (size_t)t->grows * t->gcols;
-        double std = 0.02;
-        const char *dot = strrchr(t->name, '.');
+    /* init from one stream in the whole model's tensor order (embedding,
+     * layers, head; norm weights are ones and draw nothing), so the
+     * values depend on the seed and the config only, whatever the stage
+     * or tensor rank */
+    for (i = 0; i < m->ntensors; i++)
+        if (m->tensors[i].ndim == 1)
+            for (j = 0; j < (size_t)m->tensors[i].rows; j++)
+                m->params[m->tensors[i].off + j] = 1.0f;
+    if (draw_tensor(m, m->embed_i >= 0 ? &m->tensors[m->embed_i] : NULL,
+                    (size_t)V * C, 0.02, &s, &full) < 0)
+        goto nomem;
+    for (l = 0; l < L; l++) {
+        for (i = 0; i < LT_COUNT; i++) {
+            bool here = l >= l0 && l < l1;
+            const struct model_tensor *t =
+                here ? &m->tensors[m->layer_base + (l - l0) * LT_COUNT + i]
+                     : NULL;
+            double std = i == LT_WO || i == LT_W2 ? 0.02 / sqrt(2.0 * L) : 0.02;
+            size_t n = (i == LT_W1 || i == LT_W3 || i == LT_W2) ? (size_t)F * C
+                                                                : (size_t)C * C;
 
-        if (t->ndim == 1) {
-            for (j = 0; j < n; j++)
-                p[j] = 1.0f;
-            continue;
+            if (i == LT_ATTN_NORM || i == LT_FFN_NORM)
+                continue;
+            if (draw_tensor(m, t, n, std, &s, &full) < 0)
+                goto nomem;
         }
-        if (dot && (!strcmp(dot, ".wo") || !strcmp(dot, ".w2")))
-            std = 0.02 / sqrt(2.0 * L);
-        if (t->split == MODEL_SPLIT_NONE) {
-            for (j = 0; j < n; j++)
-                p[j] = (float)(std * normal(&s));
-            continue;
-        }
-        /* the whole tensor from the stream, then this rank's slice */
-        free(full);
-        if (!(full = malloc(n * sizeof(float))))
-            goto nomem;
-        for (j = 0; j < n; j++)
-            full[j] = (float)(std * normal(&s));
-        tensor_slice(t, m->tp_rank, full, p);
     }
+    if (!cfg->tied && draw_tensor(m, m->last ? &m->tensors[m->head_i] : NULL,
+                                  (size_t)V * C, 0.02, &s, &full) < 0)
+        goto nomem;
     free(full);
 
     /* rotary table: angle t * theta^(-2i/hd), computed in double */
@@ -533,10 +600,11 @@ G(const struct model *m, int i)
     return m->grads + m->tensors[i].off;
 }
 
+/* Tensor index of this stage's layer l (0-based within the stage). */
 static int
-layer_tensor(int l, int which)
+layer_tensor(const struct model *m, int l, int which)
 {
-    return 1 + l * LT_COUNT + which;
+    return m->layer_base + l * LT_COUNT + which;
 }
 
 /* Size and carve the activation block for (B,T). */
@@ -546,14 +614,14 @@ ensure_acts(struct model *m, int B, int T, struct nh_error *err)
     const struct model_config *c = &m->cfg;
     size_t N = (size_t)B * T, C = c->dim, F = m->lffn, V = c->vocab;
     size_t Q = m->qdim, A = (size_t)m->lheads * T * N; /* (B,NH,T,T) */
-    size_t need = N * act_floats(c, T, m->recompute, m->tp);
+    size_t need = N * act_floats(c, T, m->recompute, m->tp, m->nl, m->last);
     size_t sneed = N * model_scratch_floats_per_token(c, T);
     float *p;
     int l;
 
     if (!m->res) {
-        m->res = calloc((size_t)c->layers + 1, sizeof *m->res);
-        m->layer = calloc((size_t)c->layers, sizeof *m->layer);
+        m->res = calloc((size_t)m->nl + 1, sizeof *m->res);
+        m->layer = calloc((size_t)m->nl, sizeof *m->layer);
         if (!m->res || !m->layer)
             goto nomem;
     }
@@ -587,9 +655,9 @@ ensure_acts(struct model *m, int B, int T, struct nh_error *err)
     }
     p = m->acts;
 #define TAKE(ptr, n) (ptr = p, p += (n))
-    for (l = 0; l <= c->layers; l++)
+    for (l = 0; l <= m->nl; l++)
         TAKE(m->res[l], N * C);
-    for (l = 0; l < c->layers; l++) {
+    for (l = 0; l < m->nl; l++) {
         struct model_layer_acts *a = &m->layer[l];
 
         if (l > 0 && m->recompute == MODEL_RECOMPUTE_FULL) {
@@ -613,10 +681,12 @@ ensure_acts(struct model *m, int B, int T, struct nh_error *err)
         TAKE(a->h3, N * F);
         TAKE(a->g, N * F);
     }
-    TAKE(m->rf, N);
-    TAKE(m->xnf, N * C);
-    TAKE(m->probs, N * V);
-    TAKE(m->losses, N);
+    if (m->last) {
+        TAKE(m->rf, N);
+        TAKE(m->xnf, N * C);
+        TAKE(m->probs, N * V);
+        TAKE(m->losses, N);
+    }
 #undef TAKE
     m->B = B, m->T = T;
     return 0;
@@ -918,20 +988,20 @@ layer_fwd(struct model *m, int l, int B, int T, bool out)
     const float *x = m->res[l];
     size_t i, NF = (size_t)N * F;
 
-    rmsnorm_fwd(a->xn1, a->r1, x, P(m, layer_tensor(l, LT_ATTN_NORM)), N, C,
+    rmsnorm_fwd(a->xn1, a->r1, x, P(m, layer_tensor(m, l, LT_ATTN_NORM)), N, C,
                 c->norm_eps);
-    linear_fwd(a->q, a->xn1, P(m, layer_tensor(l, LT_WQ)), N, C, Q, 0);
-    linear_fwd(a->k, a->xn1, P(m, layer_tensor(l, LT_WK)), N, C, Q, 0);
-    linear_fwd(a->v, a->xn1, P(m, layer_tensor(l, LT_WV)), N, C, Q, 0);
+    linear_fwd(a->q, a->xn1, P(m, layer_tensor(m, l, LT_WQ)), N, C, Q, 0);
+    linear_fwd(a->k, a->xn1, P(m, layer_tensor(m, l, LT_WK)), N, C, Q, 0);
+    linear_fwd(a->v, a->xn1, P(m, layer_tensor(m, l, LT_WV)), N, C, Q, 0);
     rope(m, a->q, N, T, 1);
     rope(m, a->k, N, T, 1);
     attention_fwd(m, a, B, T, true);
-    residual_out(m, a->mid, x, a->ay, P(m, layer_tensor(l, LT_WO)), N, Q);
+    residual_out(m, a->mid, x, a->ay, P(m, layer_tensor(m, l, LT_WO)), N, Q);
 
-    rmsnorm_fwd(a->xn2, a->r2, a->mid, P(m, layer_tensor(l, LT_FFN_NORM)), N, C,
-                c->norm_eps);
-    linear_fwd(a->h1, a->xn2, P(m, layer_tensor(l, LT_W1)), N, C, F, 0);
-    linear_fwd(a->h3, a->xn2, P(m, layer_tensor(l, LT_W3)), N, C, F, 0);
+    rmsnorm_fwd(a->xn2, a->r2, a->mid, P(m, layer_tensor(m, l, LT_FFN_NORM)), N,
+                C, c->norm_eps);
+    linear_fwd(a->h1, a->xn2, P(m, layer_tensor(m, l, LT_W1)), N, C, F, 0);
+    linear_fwd(a->h3, a->xn2, P(m, layer_tensor(m, l, LT_W3)), N, C, F, 0);
 #pragma omp parallel for schedule(static)
     for (i = 0; i < NF; i++) {
         float h = a->h1[i];
@@ -940,18 +1010,43 @@ layer_fwd(struct model *m, int l, int B, int T, bool out)
     }
     if (out)
         residual_out(m, m->res[l + 1], a->mid, a->g,
-                     P(m, layer_tensor(l, LT_W2)), N, F);
+                     P(m, layer_tensor(m, l, LT_W2)), N, F);
 }
 
 int
 model_forward(struct model *m, const int32_t *tokens, const int32_t *targets,
               int B, int T, float *loss, struct nh_error *err)
 {
+    if (!m->first || !m->last)
+        return nh_errorf(err, NH_EINVAL,
+                         "model_forward of a pipeline stage: use "
+                         "model_forward_stage");
+    return model_forward_stage(m, tokens, NULL, targets, B, T, loss, err);
+}
+
+/* A token id outside [0, V) in ids (N): its message. */
+static int
+check_ids(const int32_t *ids, int N, int V, struct nh_error *err)
+{
+    int n;
+
+    for (n = 0; n < N; n++)
+        if (ids[n] < 0 || ids[n] >= V)
+            return nh_errorf(err, NH_EINVAL,
+                             "token %d at position %d is outside the "
+                             "vocabulary (%d)",
+                             ids[n], n, V);
+    return 0;
+}
+
+int
+model_forward_stage(struct model *m, const int32_t *tokens, const float *x,
+                    const int32_t *targets, int B, int T, float *loss,
+                    struct nh_error *err)
+{
     const struct model_config *c = &m->cfg;
-    int C = c->dim, V = c->vocab, L = c->layers;
+    int C = c->dim, V = c->vocab, L = m->nl;
     int N, n, l, rc, nblas;
-    const float *embed = P(m, 0);
-    const float *head = c->tied ? embed : P(m, m->ntensors - 1);
     double sum = 0;
 
     if (B < 1 || T < 1 || T > c->seq || (double)B * T > 1e8)
@@ -959,32 +1054,39 @@ model_forward(struct model *m, const int32_t *tokens, const int32_t *targets,
                          "batch %dx%d: need B >= 1 and 1 <= T <= %d", B, T,
                          c->seq);
     N = B * T;
-    for (n = 0; n < N; n++)
-        if (tokens[n] < 0 || tokens[n] >= V || targets[n] < 0 ||
-            targets[n] >= V)
-            return nh_errorf(
-                err, NH_EINVAL,
-                "token %d at position %d is outside the "
-                "vocabulary (%d)",
-                tokens[n] < 0 || tokens[n] >= V ? tokens[n] : targets[n], n, V);
+    if ((m->first && (rc = check_ids(tokens, N, V, err))) ||
+        (m->last && (rc = check_ids(targets, N, V, err))))
+        return rc;
     m->have_forward = false;
     if ((rc = ensure_acts(m, B, T, err)))
         return rc;
-    memcpy(m->tokens, tokens, (size_t)N * sizeof *tokens);
-    memcpy(m->targets, targets, (size_t)N * sizeof *targets);
+    if (m->first)
+        memcpy(m->tokens, tokens, (size_t)N * sizeof *tokens);
+    if (m->last)
+        memcpy(m->targets, targets, (size_t)N * sizeof *targets);
     nblas = blas_single();
 
+    if (m->first) {
+        const float *embed = P(m, m->embed_i);
+
 #pragma omp parallel for schedule(static)
-    for (n = 0; n < N; n++)
-        memcpy(m->res[0] + (size_t)n * C, embed + (size_t)tokens[n] * C,
-               (size_t)C * sizeof(float));
+        for (n = 0; n < N; n++)
+            memcpy(m->res[0] + (size_t)n * C, embed + (size_t)tokens[n] * C,
+                   (size_t)C * sizeof(float));
+    } else {
+        memcpy(m->res[0], x, (size_t)N * C * sizeof(float));
+    }
 
     for (l = 0; l < L; l++)
         layer_fwd(m, l, B, T, true);
+    if (!m->last) { /* the output is m->res[L], for the next stage */
+        m->have_forward = true;
+        blas_restore(nblas);
+        return 0;
+    }
 
-    rmsnorm_fwd(m->xnf, m->rf, m->res[L], P(m, layer_tensor(L, 0)), N, C,
-                c->norm_eps);
-    linear_fwd(m->probs, m->xnf, head, N, C, V, 0);
+    rmsnorm_fwd(m->xnf, m->rf, m->res[L], P(m, m->norm_i), N, C, c->norm_eps);
+    linear_fwd(m->probs, m->xnf, P(m, m->head_i), N, C, V, 0);
 
     /* cross-entropy: loss_n = logsumexp(logits) - logits[target] */
 #pragma omp parallel for schedule(static)
@@ -1018,7 +1120,9 @@ model_forward(struct model *m, const int32_t *tokens, const int32_t *targets,
 size_t
 model_layer_off(const struct model *m, int l)
 {
-    return m->tensors[layer_tensor(l, 0)].off;
+    if (l < m->nl)
+        return m->tensors[layer_tensor(m, l, 0)].off;
+    return m->last ? m->tensors[m->norm_i].off : m->nparams;
 }
 
 /* Tell the hook that grads from layer l's start (l = L: the final norm)
@@ -1035,17 +1139,26 @@ grads_ready(struct model *m, int l, size_t end)
 int
 model_backward(struct model *m, struct nh_error *err)
 {
+    return model_backward_stage(m, NULL, err);
+}
+
+int
+model_backward_stage(struct model *m, const float *dout, struct nh_error *err)
+{
     const struct model_config *c = &m->cfg;
-    int C = c->dim, F = m->lffn, Q = m->qdim, V = c->vocab, L = c->layers;
+    int C = c->dim, F = m->lffn, Q = m->qdim, V = c->vocab, L = m->nl;
     int B = m->B, T = m->T, N = B * T, n, l, nblas;
     size_t NC = (size_t)N * C, NF = (size_t)N * F;
     float *dres, *dxn, *dq, *dk, *dv, *day, *dh1, *dg, *datt, *p;
-    int head_i = c->tied ? 0 : m->ntensors - 1;
     float invN = 1.0f / (float)N;
 
     if (!m->have_forward)
         return nh_errorf(err, NH_ECONFLICT,
                          "backward without a forward to go back through");
+    if (!m->last && !dout)
+        return nh_errorf(err, NH_EINVAL,
+                         "backward of a stage before the last needs the "
+                         "gradient of its output");
     m->have_forward = false;
     nblas = blas_single();
     p = m->scratch;
@@ -1059,21 +1172,26 @@ model_backward(struct model *m, struct nh_error *err)
     dg = p, p += NF;
     datt = p;
 
-    /* dlogits = (softmax - onehot) / N, in place of the probabilities */
+    if (m->last) {
+        /* dlogits = (softmax - onehot) / N, in place of the probabilities */
 #pragma omp parallel for schedule(static)
-    for (n = 0; n < N; n++) {
-        float *d = m->probs + (size_t)n * V;
-        int j;
+        for (n = 0; n < N; n++) {
+            float *d = m->probs + (size_t)n * V;
+            int j;
 
-        for (j = 0; j < V; j++)
-            d[j] *= invN;
-        d[m->targets[n]] -= invN;
+            for (j = 0; j < V; j++)
+                d[j] *= invN;
+            d[m->targets[n]] -= invN;
+        }
+        linear_bwd(dxn, G(m, m->head_i), m->probs, m->xnf, P(m, m->head_i), N,
+                   C, V, 0);
+        memset(dres, 0, NC * sizeof(float));
+        rmsnorm_bwd(dres, G(m, m->norm_i), dxn, m->res[L], m->rf,
+                    P(m, m->norm_i), N, C);
+        grads_ready(m, L, m->nparams);
+    } else {
+        memcpy(dres, dout, NC * sizeof(float));
     }
-    linear_bwd(dxn, G(m, head_i), m->probs, m->xnf, P(m, head_i), N, C, V, 0);
-    memset(dres, 0, NC * sizeof(float));
-    rmsnorm_bwd(dres, G(m, layer_tensor(L, 0)), dxn, m->res[L], m->rf,
-                P(m, layer_tensor(L, 0)), N, C);
-    grads_ready(m, L, m->nparams);
 
     for (l = L - 1; l >= 0; l--) {
         struct model_layer_acts *a = &m->layer[l];
@@ -1085,8 +1203,8 @@ model_backward(struct model *m, struct nh_error *err)
             attention_fwd(m, a, B, T, false);
 
         /* out = mid + g W2^T; dres carries d(out) into d(mid) */
-        linear_bwd(dg, G(m, layer_tensor(l, LT_W2)), dres, a->g,
-                   P(m, layer_tensor(l, LT_W2)), N, F, C, 0);
+        linear_bwd(dg, G(m, layer_tensor(m, l, LT_W2)), dres, a->g,
+                   P(m, layer_tensor(m, l, LT_W2)), N, F, C, 0);
 #pragma omp parallel for schedule(static)
         for (i = 0; i < NF; i++) {
             float h = a->h1[i], s = 1.0f / (1.0f + expf(-h)), d = dg[i];
@@ -1094,43 +1212,48 @@ model_backward(struct model *m, struct nh_error *err)
             dh1[i] = d * a->h3[i] * s * (1.0f + h * (1.0f - s));
             dg[i] = d * h * s; /* now d(h3) */
         }
-        linear_bwd(dxn, G(m, layer_tensor(l, LT_W1)), dh1, a->xn2,
-                   P(m, layer_tensor(l, LT_W1)), N, C, F, 0);
-        linear_bwd(dxn, G(m, layer_tensor(l, LT_W3)), dg, a->xn2,
-                   P(m, layer_tensor(l, LT_W3)), N, C, F, 1);
+        linear_bwd(dxn, G(m, layer_tensor(m, l, LT_W1)), dh1, a->xn2,
+                   P(m, layer_tensor(m, l, LT_W1)), N, C, F, 0);
+        linear_bwd(dxn, G(m, layer_tensor(m, l, LT_W3)), dg, a->xn2,
+                   P(m, layer_tensor(m, l, LT_W3)), N, C, F, 1);
         if (m->tp > 1) /* each rank's slice of F gave a partial sum */
             m->tp_sum(m->tp_ctx, dxn, NC);
-        rmsnorm_bwd(dres, G(m, layer_tensor(l, LT_FFN_NORM)), dxn, a->mid,
-                    a->r2, P(m, layer_tensor(l, LT_FFN_NORM)), N, C);
+        rmsnorm_bwd(dres, G(m, layer_tensor(m, l, LT_FFN_NORM)), dxn, a->mid,
+                    a->r2, P(m, layer_tensor(m, l, LT_FFN_NORM)), N, C);
 
         /* mid = x + ay Wo^T */
-        linear_bwd(day, G(m, layer_tensor(l, LT_WO)), dres, a->ay,
-                   P(m, layer_tensor(l, LT_WO)), N, Q, C, 0);
+        linear_bwd(day, G(m, layer_tensor(m, l, LT_WO)), dres, a->ay,
+                   P(m, layer_tensor(m, l, LT_WO)), N, Q, C, 0);
         attention_bwd(m, a, day, dq, dk, dv, datt, B, T);
         rope(m, dq, N, T, -1);
         rope(m, dk, N, T, -1);
-        linear_bwd(dxn, G(m, layer_tensor(l, LT_WQ)), dq, a->xn1,
-                   P(m, layer_tensor(l, LT_WQ)), N, C, Q, 0);
-        linear_bwd(dxn, G(m, layer_tensor(l, LT_WK)), dk, a->xn1,
-                   P(m, layer_tensor(l, LT_WK)), N, C, Q, 1);
-        linear_bwd(dxn, G(m, layer_tensor(l, LT_WV)), dv, a->xn1,
-                   P(m, layer_tensor(l, LT_WV)), N, C, Q, 1);
+        linear_bwd(dxn, G(m, layer_tensor(m, l, LT_WQ)), dq, a->xn1,
+                   P(m, layer_tensor(m, l, LT_WQ)), N, C, Q, 0);
+        linear_bwd(dxn, G(m, layer_tensor(m, l, LT_WK)), dk, a->xn1,
+                   P(m, layer_tensor(m, l, LT_WK)), N, C, Q, 1);
+        linear_bwd(dxn, G(m, layer_tensor(m, l, LT_WV)), dv, a->xn1,
+                   P(m, layer_tensor(m, l, LT_WV)), N, C, Q, 1);
         if (m->tp > 1) /* each rank's heads gave a partial sum */
             m->tp_sum(m->tp_ctx, dxn, NC);
-        rmsnorm_bwd(dres, G(m, layer_tensor(l, LT_ATTN_NORM)), dxn, m->res[l],
-                    a->r1, P(m, layer_tensor(l, LT_ATTN_NORM)), N, C);
+        rmsnorm_bwd(dres, G(m, layer_tensor(m, l, LT_ATTN_NORM)), dxn,
+                    m->res[l], a->r1, P(m, layer_tensor(m, l, LT_ATTN_NORM)), N,
+                    C);
         grads_ready(m, l, model_layer_off(m, l + 1));
     }
 
+    m->dinput = dres; /* the gradient of the stage's input */
+    if (!m->first)
+        goto done;
     /* embedding rows, in token order (a row may repeat) */
     for (n = 0; n < N; n++) {
-        float *dE = G(m, 0) + (size_t)m->tokens[n] * C;
+        float *dE = G(m, m->embed_i) + (size_t)m->tokens[n] * C;
         const float *d = dres + (size_t)n * C;
         int j;
 
         for (j = 0; j < C; j++)
             dE[j] += d[j];
     }
+done:
     blas_restore(nblas);
     if (m->grads_ready)
         m->grads_ready(m->grads_ready_ctx, 0, model_layer_off(m, 0));

@@ -114,6 +114,13 @@ struct model {
      * dim/tp wide) and ffn_dim/tp of the MLP; tp_sum sums a buffer over
      * the tensor group in place (set by the caller when tp > 1) */
     int tp, tp_rank, lheads, qdim, lffn;
+    /* pipeline stage: layers [l0, l0 + nl) of the model; the first stage
+     * has the embedding, the last the final norm and head (and, with a
+     * tied head, a copy of the embedding); tensor indices, -1 if absent */
+    int l0, nl;
+    bool first, last;
+    int embed_i, norm_i, head_i, layer_base;
+    float *dinput; /* after a stage's backward: d(loss)/d(input), (N,C) */
     void (*tp_sum)(void *ctx, float *buf, size_t n);
     void *tp_ctx;
     size_t nparams; /* this rank's */
@@ -163,6 +170,12 @@ int model_init(struct model *m, const struct model_config *cfg, uint64_t seed,
  * model_init's parameters. */
 int model_init_tp(struct model *m, const struct model_config *cfg,
                   uint64_t seed, int tp, int tp_rank, struct nh_error *err);
+/* The same for the pipeline stage holding layers [l0, l1) (model_init
+ * and model_init_tp hold them all); the values are those the whole
+ * model would have. */
+int model_init_stage(struct model *m, const struct model_config *cfg,
+                     uint64_t seed, int tp, int tp_rank, int l0, int l1,
+                     struct nh_error *err);
 /* Copy this rank's parameter-shaped block local into the single-process
  * layout global (gparams floats): its slices of split tensors, and the
  * whole tensors too when replicated. model_from_global is the reverse. */
@@ -182,6 +195,21 @@ const struct model_tensor *model_tensor_find(const struct model *m,
 int model_forward(struct model *m, const int32_t *tokens,
                   const int32_t *targets, int B, int T, float *loss,
                   struct nh_error *err);
+
+/* A pipeline stage's forward: the first takes tokens, a later one x
+ * (B*T rows of dim floats, the previous stage's output); the last takes
+ * targets and stores *loss, an earlier one leaves its output in
+ * m->res[m->nl]. model_forward is this for the whole model. */
+int model_forward_stage(struct model *m, const int32_t *tokens, const float *x,
+                        const int32_t *targets, int B, int T, float *loss,
+                        struct nh_error *err);
+/* A stage's backward: the last starts from its loss, an earlier one from
+ * dout, the gradient of its output (B*T x dim); afterwards m->dinput is
+ * the gradient of its input (valid until the next backward). Gradients
+ * add into m->grads. The loss is the mean over the stage's B*T tokens:
+ * the caller scales for micro-batches. */
+int model_backward_stage(struct model *m, const float *dout,
+                         struct nh_error *err);
 
 /* Gradients of the last forward's mean loss, added into m->grads (so
  * micro-batches accumulate; call model_zero_grad first). Uses up the

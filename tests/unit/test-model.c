@@ -277,6 +277,98 @@ TEST(recompute_exact)
           model_act_floats(&c, 5, MODEL_RECOMPUTE_SELECTIVE));
 }
 
+/* Pipeline stages chained in one process (3 layers as [0,1) [1,2) [2,3)
+ * and as [0,2) [2,3)) start from the whole model's weights and give its
+ * loss and every gradient: bit for bit, except a tied embedding, whose
+ * gradient is the sum of the first stage's and the last stage's copies. */
+static void
+check_stages(bool tied, const int *cut, int nst)
+{
+    struct model_config c = tiny;
+    struct model whole, st[3];
+    int32_t tok[2 * 5], tgt[2 * 5];
+    float loss, sl = 0;
+    const float *x = NULL, *dout = NULL;
+    int k, i;
+
+    c.layers = 3;
+    c.tied = tied;
+    batch(tok, tgt, 10, c.vocab);
+    CHECK(model_init(&whole, &c, 9, NULL) == 0);
+    model_zero_grad(&whole);
+    CHECK(model_forward(&whole, tok, tgt, 2, 5, &loss, NULL) == 0);
+    CHECK(model_backward(&whole, NULL) == 0);
+    for (k = 0; k < nst; k++) {
+        CHECK(model_init_stage(&st[k], &c, 9, 1, 0, cut[k], cut[k + 1], NULL) ==
+              0);
+        model_zero_grad(&st[k]);
+        CHECK(model_forward_stage(&st[k], tok, x, tgt, 2, 5, &sl, NULL) == 0);
+        x = st[k].res[st[k].nl];
+    }
+    CHECK(sl == loss);
+    for (k = nst - 1; k >= 0; k--) {
+        CHECK(model_backward_stage(&st[k], dout, NULL) == 0);
+        dout = st[k].dinput;
+    }
+    for (i = 0; i < whole.ntensors; i++) {
+        const struct model_tensor *w = &whole.tensors[i];
+        size_t n = (size_t)w->rows * w->cols;
+        double sum2 = 0, err2 = 0;
+        size_t j;
+        int found = 0;
+
+        for (k = 0; k < nst; k++) {
+            const struct model_tensor *t = model_tensor_find(&st[k], w->name);
+
+            if (!t)
+                continue;
+            found++;
+            CHECK(t->goff == w->goff && t->rows == w->rows);
+            CHECK(memcmp(st[k].params + t->off, whole.params + w->off,
+                         n * sizeof(float)) == 0);
+            if (strcmp(w->name, "embed") != 0 || !tied)
+                CHECK(memcmp(st[k].grads + t->off, whole.grads + w->off,
+                             n * sizeof(float)) == 0);
+        }
+        if (strcmp(w->name, "embed") != 0 || !tied) {
+            CHECK(found == 1);
+            continue;
+        }
+        CHECK(found == 2);
+        for (j = 0; j < n; j++) {
+            double g = 0;
+
+            for (k = 0; k < nst; k += nst - 1) {
+                const struct model_tensor *t =
+                    model_tensor_find(&st[k], "embed");
+
+                g += st[k].grads[t->off + j];
+            }
+            err2 +=
+                (g - whole.grads[w->off + j]) * (g - whole.grads[w->off + j]);
+            sum2 += (double)whole.grads[w->off + j] * whole.grads[w->off + j];
+        }
+        CHECK(sqrt(err2) <= 1e-6 * sqrt(sum2));
+    }
+    for (k = 0; k < nst; k++)
+        model_free(&st[k]);
+    model_free(&whole);
+}
+
+TEST(pipeline_stages)
+{
+    static const int three[] = {0, 1, 2, 3}, two[] = {0, 2, 3};
+    struct model m;
+    struct nh_error err = {0};
+
+    check_stages(false, three, 3);
+    check_stages(true, three, 3);
+    check_stages(false, two, 2);
+    check_stages(true, two, 2);
+    CHECK(model_init_stage(&m, &tiny, 1, 1, 0, 1, 1, &err) == NH_EINVAL);
+    CHECK_STR(err.msg, "stage layers [1, 1) are not within the model's 2");
+}
+
 TEST(batch_rows_independent)
 {
     struct model m;
@@ -578,6 +670,7 @@ main(void)
     RUN(adamw_hand);
     RUN(adamw_pieces);
     RUN(recompute_exact);
+    RUN(pipeline_stages);
     RUN(adamw_bad_config);
     RUN(schedule);
     RUN(clip);
