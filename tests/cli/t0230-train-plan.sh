@@ -28,7 +28,8 @@ for p in ps:
     assert p["dp"] * p["micro_batch"] * p["micro_batches"] == 1024, p
     assert p["memory_gib"]["total"] <= 32, p
     m = p["memory_gib"]
-    parts = m["params"] + m["grads"] + m["optimizer"] + m["activations"]
+    parts = m["params"] + m["grads"] + m["optimizer"] + m["activations"] \
+        + m["workspace"]
     assert abs(parts - m["total"]) < 1e-3, m
     assert abs(p["bubble"] - (p["pp"] - 1) / p["micro_batches"]) < 1e-5, p
 steps = [p["step_seconds"] for p in ps]
