@@ -519,6 +519,10 @@ apply_plan(struct run_opts *o, const struct model_config *cfg, int ranks,
         return nh_errorf(err, NH_EINVAL,
                          "--seq %ld contradicts plan '%s': sequences of %d",
                          o->seq, o->plan, pr.seq);
+    if (batch > MAX_BATCH)
+        return nh_errorf(err, NH_EINVAL,
+                         "plan '%s': global batch %ld is over %d", o->plan,
+                         batch, MAX_BATCH);
     if (pr.seq > cfg->seq)
         return nh_errorf(err, NH_EINVAL,
                          "plan '%s' is for sequences of %d, longer than the "

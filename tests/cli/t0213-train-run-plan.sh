@@ -80,9 +80,9 @@ expect_eq "plan's options" "8 32 2 1 selective 2 plan.json" \
 # shellcheck disable=SC2086
 $MPI "$T" run $ARGS --micro-batches 2 --zero 1 --recompute selective \
     --out byhand >/dev/null 2>err || fail "$(cat err)"
-steps p/metrics.jsonl >lp
+steps p/metrics.jsonl >lplan
 steps byhand/metrics.jsonl >lh
-expect_same lp lh
+expect_same lplan lh
 close one/metrics.jsonl p/metrics.jsonl
 # options that agree with the plan are fine
 # shellcheck disable=SC2086

@@ -128,6 +128,11 @@ bad 1 "'nohbm.json': cluster: missing key 'hbm_gbs'" --model "$M" \
 sed 's/"fp32"/"fp8"/' small.json >fp8.json
 bad 1 "'fp8.json': cluster: 'precision' must be \"mixed\" or \"fp32\"" \
     --model "$M" --cluster fp8.json
+sed 's/"fp32"/"fp32", "overhead_gib": -0.5/' small.json >neg.json
+bad 1 "'neg.json': cluster: 'overhead_gib' must be >= 0" --model "$M" \
+    --cluster neg.json
+bad 2 "bad value 'some' for '--recompute'" --model "$M" --cluster small.json \
+    --recompute some
 sed 's/"memory_gib": 1/"memory_gib": 0.0001/' small.json >tinymem.json
 bad 1 "none of the .* splits tried fits in 0.0001 GiB per device" \
     --model "$M" --cluster tinymem.json --global-batch 8

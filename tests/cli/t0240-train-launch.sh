@@ -193,8 +193,8 @@ PARGS="--config $CFG --data toks --steps 12 --lr 3e-3 --threads 1
 grep -q "launch: plan 'plan.json': 2 ranks" e4 || fail "$(cat e4)"
 expect_eq "plan ranks" "2 6" \
     "$(json p/config.json '"%d %d" % (j["run"]["ranks"], j["run"]["batch"])')"
-losses p/metrics.jsonl >lp
-expect_same l0 lp
+losses p/metrics.jsonl >lplan
+expect_same l0 lplan
 no_orphans "$PWD/p"
 # a run that contradicts the plan is rejected once, not restarted
 rc=0
