@@ -49,7 +49,7 @@
 #define MAX_RANKS 100000
 
 static const char launch_usage[] =
-    "usage: nh-train launch (--np N | --plan PLAN.json) [--hosts FILE]\n"
+    "usage: nh-train launch (--np N | --plan PLAN.json[#K]) [--hosts FILE]\n"
     "         [--launcher mpirun] [--max-restarts R] [--heartbeat-timeout S]\n"
     "         [--backoff S] [--grace S] -- run ARGS...\n"
     "starts the ranks of `nh-train run ARGS` with mpirun and restarts them\n"
