@@ -282,8 +282,16 @@ grads_ready(void *ctx, size_t off, size_t n)
 int
 dp_end(struct dp *d, struct nh_error *err)
 {
-    if (d->dsize == 1)
+    size_t i;
+
+    if (d->dsize == 1) { /* no buckets: scale here (micro-batches, run.c) */
+        if (d->scale != 1.0f) {
+#pragma omp parallel for schedule(static)
+            for (i = 0; i < d->shard_n; i++)
+                d->grads[i] *= d->scale;
+        }
         return 0;
+    }
     if (d->next != d->nbk)
         return nh_errorf(err, NH_EINVAL,
                          "data parallel: %zu of %zu gradient buckets were "

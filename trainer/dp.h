@@ -85,7 +85,10 @@ int dp_setup(struct dp *d, struct model *m, size_t bucket_floats, bool zero,
              struct nh_error *err);
 
 /* Before model_backward: this rank's share of the global batch (its
- * tokens over all ranks' tokens); its gradients are scaled by it. */
+ * tokens over all ranks' tokens); its gradients are scaled by it (with
+ * one rank too, in dp_end). With gradient accumulation over M
+ * micro-batches run.c unsets m->grads_ready for all but the last
+ * backward and passes share / M here, so the sum is reduced once. */
 void dp_begin(struct dp *d, double share);
 /* After model_backward: wait until every bucket is summed. */
 int dp_end(struct dp *d, struct nh_error *err);

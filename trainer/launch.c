@@ -42,6 +42,7 @@
 #include "args.h"
 #include "clock.h"
 #include "heartbeat.h"
+#include "plan.h"
 #include "strbuf.h"
 
 #define POLL_MS 100
@@ -49,7 +50,7 @@
 #define MAX_RANKS 100000
 
 static const char launch_usage[] =
-    "usage: nh-train launch (--np N | --plan PLAN.json) [--hosts FILE]\n"
+    "usage: nh-train launch (--np N | --plan PLAN.json[#K]) [--hosts FILE]\n"
     "         [--launcher mpirun] [--max-restarts R] [--heartbeat-timeout S]\n"
     "         [--backoff S] [--grace S] -- run ARGS...\n"
     "starts the ranks of `nh-train run ARGS` with mpirun and restarts them\n"
@@ -156,51 +157,21 @@ record(struct launch *l, const char *event, const char *fmt, ...)
     fflush(l->rec);
 }
 
-/* The ranks of the first plan of `nh-train plan --json`: dp x tp x pp. */
+/* The ranks of plan K (PATH#K, default the first) of `nh-train plan
+ * --json`: dp x tp x pp; run reads the same plan (plan.h). */
 static int
-plan_ranks(const char *path, long *np, struct nh_error *err)
+plan_ranks(const char *spec, long *np, struct nh_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    struct strbuf sb = STRBUF_INIT;
-    char buf[65536];
-    size_t n;
-    cJSON *j = NULL;
-    const cJSON *p;
-    long r = 1;
-    int rc = 0;
+    struct plan_run pr;
+    long r;
 
-    if (!f)
-        return nh_error_errno(err, "cannot open '%s'", path);
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-        if (strbuf_add(&sb, buf, n) < 0) {
-            rc = nh_errorf(err, NH_ETOOBIG, "'%s': too big", path);
-            goto out;
-        }
-    j = cJSON_ParseWithLength(sb.buf ? sb.buf : "", sb.len);
-    p = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "plans"), 0);
-    for (int i = 0; i < 3; i++) {
-        static const char *const k[3] = {"dp", "tp", "pp"};
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, k[i]);
-
-        if (!cJSON_IsNumber(v) || v->valuedouble < 1 ||
-            v->valuedouble > MAX_RANKS) {
-            rc = nh_errorf(err, NH_EFORMAT,
-                           "'%s': not a plan of `nh-train plan --json` (no "
-                           "plans[0].%s)",
-                           path, k[i]);
-            goto out;
-        }
-        r *= (long)v->valuedouble;
-    }
+    if (plan_run_load(spec, &pr, err) < 0)
+        return -1;
+    r = (long)pr.dp * pr.tp * pr.pp;
     if (r > MAX_RANKS)
-        rc = nh_errorf(err, NH_EINVAL, "'%s': %ld ranks", path, r);
-    else
-        *np = r;
-out:
-    cJSON_Delete(j);
-    strbuf_release(&sb);
-    fclose(f);
-    return rc;
+        return nh_errorf(err, NH_EINVAL, "plan '%s': %ld ranks", spec, r);
+    *np = r;
+    return 0;
 }
 
 /* mpirun's report of the failed rank, from its stderr (Open MPI 4):
@@ -784,7 +755,6 @@ launch_command(int argc, char **argv)
             fprintf(stderr, "nh-train: launch: %s\n", err.msg);
             return 1;
         }
-        /* run learns --plan later; today it refuses it */
         run_argv = calloc((size_t)l.run_argc + 3, sizeof(*run_argv));
         if (!run_argv)
             goto oom;

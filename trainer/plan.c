@@ -27,9 +27,9 @@
 
 /* ---- files --------------------------------------------------------- */
 
-/* path's text (at most 64 KiB) in a malloc'd string. */
+/* path's text (under max bytes) in a malloc'd string. */
 static int
-read_small(const char *path, char **out, struct nh_error *err)
+read_file(const char *path, size_t max, char **out, struct nh_error *err)
 {
     FILE *f = fopen(path, "rb");
     char *buf;
@@ -38,16 +38,16 @@ read_small(const char *path, char **out, struct nh_error *err)
 
     if (!f)
         return nh_error_errno(err, "cannot open '%s'", path);
-    buf = malloc(65537);
+    buf = malloc(max + 1);
     if (!buf) {
         fclose(f);
         return nh_errorf(err, NH_ENOMEM, "out of memory");
     }
-    n = fread(buf, 1, 65536, f);
+    n = fread(buf, 1, max, f);
     if (ferror(f))
         rc = nh_error_errno(err, "cannot read '%s'", path);
-    else if (n == 65536)
-        rc = nh_errorf(err, NH_ETOOBIG, "'%s': over 64 KiB", path);
+    else if (n == max)
+        rc = nh_errorf(err, NH_ETOOBIG, "'%s': over %zu KiB", path, max / 1024);
     fclose(f);
     if (rc) {
         free(buf);
@@ -56,6 +56,13 @@ read_small(const char *path, char **out, struct nh_error *err)
     buf[n] = 0;
     *out = buf;
     return 0;
+}
+
+/* A model or cluster file: at most 64 KiB. */
+static int
+read_small(const char *path, char **out, struct nh_error *err)
+{
+    return read_file(path, 65536, out, err);
 }
 
 /* NH_EFORMAT with the line and column where cJSON stopped, or 0. */
@@ -147,17 +154,9 @@ plan_cluster_parse(const char *json, struct plan_cluster *out,
                    struct nh_error *err)
 {
     static const char *const known[] = {
-        "name",
-        "devices",
-        "devices_per_node",
-        "memory_gib",
-        "peak_tflops",
-        "efficiency",
-        "intra_node_gbs",
-        "inter_node_gbs",
-        "hbm_gbs",
-        "precision",
-        NULL,
+        "name",        "devices",    "devices_per_node", "memory_gib",
+        "peak_tflops", "efficiency", "intra_node_gbs",   "inter_node_gbs",
+        "hbm_gbs",     "precision",  "overhead_gib",     NULL,
     };
     struct plan_cluster c;
     const cJSON *it;
@@ -196,6 +195,13 @@ plan_cluster_parse(const char *json, struct plan_cluster *out,
         (rc = get_num(o, "hbm_gbs", -1, 0, 1e7, &c.hbm_bw, err)))
         goto out;
     c.intra_bw *= 1e9, c.inter_bw *= 1e9, c.hbm_bw *= 1e9;
+    if ((rc = get_num(o, "overhead_gib", 0, -1, 1e6, &v, err)))
+        goto out;
+    if (v < 0) {
+        rc = nh_errorf(err, NH_EINVAL, "cluster: 'overhead_gib' must be >= 0");
+        goto out;
+    }
+    c.overhead = v * GIB;
     it = cJSON_GetObjectItemCaseSensitive(o, "precision");
     c.precision = PLAN_MIXED;
     if (it) {
@@ -372,7 +378,21 @@ stage_mem(const struct env *e, int i, int k, enum plan_recompute rc,
     if (i == p->pp - 1) /* final norm and head inputs, fp32 logits */
         m->acts += 4 * sbh * e->act_scale / (p->sp ? p->tp : 1) +
                    4.0 * e->s * p->micro_batch * e->cfg->vocab / p->tp;
-    m->total = m->params + m->grads + m->optim + m->acts;
+    /* nh-train's backward scratch (model_scratch_floats_per_token): six
+     * (N,h) gradient buffers, two (N,f) for the MLP and the gradient of
+     * the attention probabilities (a x s per token) */
+    m->work = e->c->overhead;
+    if (e->c->precision == PLAN_FP32) {
+        m->work += 4.0 * e->s * p->micro_batch *
+                   (6 * e->cfg->dim +
+                    (2.0 * e->cfg->ffn_dim + e->cfg->heads * e->s) / p->tp);
+        /* data parallel: Open MPI's non-blocking collectives keep a
+         * temporary copy of every gradient bucket in flight, and
+         * nh-train starts them all during the backward (dp.h) */
+        if (p->dp > 1)
+            m->work += P * e->bp.grads;
+    }
+    m->total = m->params + m->grads + m->optim + m->acts + m->work;
 }
 
 /* Seconds of one micro-batch's forward and backward on stage i. */
@@ -465,7 +485,7 @@ plan_evaluate(const struct model_config *cfg, const struct plan_cluster *c,
             int r;
 
             cost[at] = INFINITY;
-            for (r = PLAN_RC_NONE; r <= PLAN_RC_FULL; r++) {
+            for (r = p->rc_min; r <= PLAN_RC_FULL; r++) {
                 struct plan_mem m;
 
                 stage_mem(&e, i, k, (enum plan_recompute)r, &m);
@@ -630,10 +650,13 @@ plan_search(const struct model_config *cfg, const struct plan_cluster *c,
 
                     if (s && dp == 1)
                         break;
+                    if ((o->zero == 1 && s) || (o->zero == 2 && !s && dp > 1))
+                        continue;
                     memset(p, 0, sizeof *p);
                     p->dp = dp, p->tp = tp, p->pp = pp;
                     p->micro_batch = b, p->micro_batches = per / b;
                     p->shard = s, p->sp = o->sequence_parallel;
+                    p->rc_min = (unsigned char)o->recompute;
                     rc = plan_evaluate(cfg, c, seq, p, err);
                     if (rc == NH_EINVAL)
                         continue;
@@ -815,16 +838,164 @@ write_json(struct strbuf *sb, const struct model_config *cfg,
             sb,
             "],\n     \"memory_gib\": {\"stage\": %d, \"params\": %.6g, "
             "\"grads\": %.6g, \"optimizer\": %.6g, \"activations\": %.6g, "
-            "\"total\": %.6g},\n"
+            "\"workspace\": %.6g, \"total\": %.6g},\n"
             "     \"step_seconds\": %.6g, \"pipeline_seconds\": %.6g, "
             "\"dp_seconds\": %.6g, \"optimizer_seconds\": %.6g,\n"
             "     \"bubble\": %.6g, \"mfu\": %.6g}",
             p->worst_stage, p->mem.params / GIB, p->mem.grads / GIB,
-            p->mem.optim / GIB, p->mem.acts / GIB, p->mem.total / GIB,
-            p->step_s, p->pipe_s, p->dp_s, p->optim_s, p->bubble, p->mfu);
+            p->mem.optim / GIB, p->mem.acts / GIB, p->mem.work / GIB,
+            p->mem.total / GIB, p->step_s, p->pipe_s, p->dp_s, p->optim_s,
+            p->bubble, p->mfu);
     }
     rc |= strbuf_addstr(sb, "\n  ]\n}\n");
     return rc;
+}
+
+/* ---- a plan for nh-train run ---------------------------------------- */
+
+/* An integer >= 1 at key of o (plans[k] when k >= 0, else model). */
+static int
+run_int(const char *path, const cJSON *o, int k, const char *key, int *out,
+        struct nh_error *err)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    if (!cJSON_IsNumber(it) || it->valuedouble < 1 || it->valuedouble > 1e9 ||
+        it->valuedouble != floor(it->valuedouble)) {
+        if (k >= 0)
+            return nh_errorf(err, NH_EFORMAT,
+                             "'%s': plans[%d]: no integer '%s' >= 1", path, k,
+                             key);
+        return nh_errorf(err, NH_EFORMAT, "'%s': model: no integer '%s' >= 1",
+                         path, key);
+    }
+    *out = (int)it->valuedouble;
+    return 0;
+}
+
+int
+plan_run_load(const char *spec, struct plan_run *pr, struct nh_error *err)
+{
+    static const char *const mkeys[] = {"layers",  "dim",   "heads",
+                                        "ffn_dim", "vocab", "seq"};
+    char path[4096], *text = NULL, *end;
+    const char *hash = strrchr(spec, '#');
+    const cJSON *plans, *p, *mo, *it, *rc_it;
+    cJSON *j = NULL;
+    int *mvals[6], rc, k = 0, i;
+    long want = 1;
+
+    memset(pr, 0, sizeof *pr);
+    mvals[0] = &pr->layers, mvals[1] = &pr->dim, mvals[2] = &pr->heads;
+    mvals[3] = &pr->ffn_dim, mvals[4] = &pr->vocab, mvals[5] = &pr->seq;
+    if (hash) {
+        errno = 0;
+        want = strtol(hash + 1, &end, 10);
+        if (errno || end == hash + 1 || *end || want < 1 || want > 100000)
+            return nh_errorf(err, NH_EINVAL,
+                             "plan '%s': the plan after '#' must be a number "
+                             ">= 1",
+                             spec);
+    }
+    snprintf(path, sizeof path, "%.*s",
+             (int)(hash ? (size_t)(hash - spec) : strlen(spec)), spec);
+    if ((rc = read_file(path, 16 << 20, &text, err)) ||
+        (rc = check_json(path, text, err)))
+        goto out;
+    j = cJSON_Parse(text);
+    plans = cJSON_GetObjectItemCaseSensitive(j, "plans");
+    mo = cJSON_GetObjectItemCaseSensitive(j, "model");
+    if (!cJSON_IsArray(plans) || !cJSON_IsObject(mo)) {
+        rc = nh_errorf(err, NH_EFORMAT,
+                       "'%s': not the output of `nh-train plan --json` (no "
+                       "'%s')",
+                       path, cJSON_IsArray(plans) ? "model" : "plans");
+        goto out;
+    }
+    if (want > cJSON_GetArraySize(plans)) {
+        rc = nh_errorf(err, NH_EINVAL, "'%s': no plan %ld (it has %d)", path,
+                       want, cJSON_GetArraySize(plans));
+        goto out;
+    }
+    k = (int)want - 1;
+    p = cJSON_GetArrayItem(plans, k);
+    pr->rank = (int)want;
+    if ((rc = run_int(path, p, k, "dp", &pr->dp, err)) ||
+        (rc = run_int(path, p, k, "tp", &pr->tp, err)) ||
+        (rc = run_int(path, p, k, "pp", &pr->pp, err)) ||
+        (rc = run_int(path, p, k, "micro_batch", &pr->micro_batch, err)) ||
+        (rc = run_int(path, p, k, "micro_batches", &pr->micro_batches, err)))
+        goto out;
+    for (i = 0; i < 6; i++)
+        if ((rc = run_int(path, mo, -1, mkeys[i], mvals[i], err)))
+            goto out;
+    it = cJSON_GetObjectItemCaseSensitive(p, "optimizer_sharding");
+    rc_it = cJSON_GetObjectItemCaseSensitive(p, "recompute");
+    if (!cJSON_IsBool(it) || !cJSON_IsArray(rc_it) ||
+        cJSON_GetArraySize(rc_it) < 1) {
+        rc = nh_errorf(err, NH_EFORMAT, "'%s': plans[%d]: no '%s'", path, k,
+                       cJSON_IsBool(it) ? "recompute" : "optimizer_sharding");
+        goto out;
+    }
+    pr->shard = cJSON_IsTrue(it);
+    i = 0;
+    cJSON_ArrayForEach(it, rc_it)
+    {
+        int r;
+
+        for (r = 0; r <= PLAN_RC_FULL; r++)
+            if (cJSON_IsString(it) && !strcmp(it->valuestring, rc_names[r]))
+                break;
+        if (r > PLAN_RC_FULL) {
+            rc = nh_errorf(err, NH_EFORMAT,
+                           "'%s': plans[%d]: recompute[%d] is not none, "
+                           "selective or full",
+                           path, k, i);
+            goto out;
+        }
+        if (i == 0)
+            pr->recompute = (enum plan_recompute)r;
+        else if (r != (int)pr->recompute)
+            pr->mixed_recompute = true;
+        i++;
+    }
+out:
+    cJSON_Delete(j);
+    free(text);
+    return rc;
+}
+
+int
+plan_run_check(const char *spec, const struct plan_run *pr,
+               const struct model_config *cfg, int ranks, struct nh_error *err)
+{
+    if (pr->tp > 1 || pr->pp > 1)
+        return nh_errorf(err, NH_EINVAL,
+                         "plan '%s' has tp %d and pp %d: tensor/pipeline "
+                         "parallel is not built yet (only plans of tp 1 and "
+                         "pp 1 run)",
+                         spec, pr->tp, pr->pp);
+    if (pr->mixed_recompute)
+        return nh_errorf(err, NH_EINVAL,
+                         "plan '%s' recomputes differently per stage: "
+                         "nh-train run takes one mode",
+                         spec);
+    if ((long)pr->dp * pr->tp * pr->pp != ranks)
+        return nh_errorf(err, NH_EINVAL,
+                         "plan '%s' needs dp x tp x pp = %ld ranks; this "
+                         "run has %d",
+                         spec, (long)pr->dp * pr->tp * pr->pp, ranks);
+    if (pr->layers != cfg->layers || pr->dim != cfg->dim ||
+        pr->heads != cfg->heads || pr->ffn_dim != cfg->ffn_dim ||
+        pr->vocab != cfg->vocab)
+        return nh_errorf(err, NH_EINVAL,
+                         "plan '%s' is for another model (layers %d, dim %d, "
+                         "heads %d, ffn_dim %d, vocab %d; the config has %d, "
+                         "%d, %d, %d, %d)",
+                         spec, pr->layers, pr->dim, pr->heads, pr->ffn_dim,
+                         pr->vocab, cfg->layers, cfg->dim, cfg->heads,
+                         cfg->ffn_dim, cfg->vocab);
+    return 0;
 }
 
 /* ---- the command --------------------------------------------------- */
@@ -844,7 +1015,9 @@ static const char plan_usage[] =
     "  --dp D, --tp T, --pp P  fix a degree (--tp may then exceed a node)\n"
     "  --devices-per-stage N   fix dp x tp\n"
     "  --micro-batch B         fix the micro-batch size\n"
-    "  --sequence-parallel     model Megatron's sequence parallelism\n";
+    "  --sequence-parallel     model Megatron's sequence parallelism\n"
+    "  --recompute MODE        at least none, selective or full everywhere\n"
+    "  --zero 0|1              fix the optimizer sharding (ZeRO-1) off or on\n";
 
 static bool
 parse_int(const char *s, int min, int max, int *out)
@@ -873,6 +1046,8 @@ plan_command(int argc, char **argv)
         {"devices-per-stage", required_argument, NULL, 'S'},
         {"micro-batch", required_argument, NULL, 'B'},
         {"sequence-parallel", no_argument, NULL, 'q'},
+        {"recompute", required_argument, NULL, 'r'},
+        {"zero", required_argument, NULL, 'z'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -926,6 +1101,17 @@ plan_command(int argc, char **argv)
             break;
         case 'q':
             o.sequence_parallel = true;
+            break;
+        case 'r':
+            for (n = 0; n <= PLAN_RC_FULL && strcmp(optarg, rc_names[n]); n++)
+                ;
+            ok = n <= PLAN_RC_FULL;
+            o.recompute = (enum plan_recompute)n;
+            n = 0;
+            break;
+        case 'z':
+            ok = parse_int(optarg, 0, 1, &o.zero);
+            o.zero++;
             break;
         case 'h':
             fputs(plan_usage, stdout);

@@ -44,6 +44,7 @@ struct plan_cluster {
     double intra_bw;     /* bytes/s per device inside a node */
     double inter_bw;     /* bytes/s per device between nodes */
     double hbm_bw;       /* device memory bytes/s */
+    double overhead; /* bytes per device outside the model ("overhead_gib") */
     enum plan_precision precision;
 };
 
@@ -102,16 +103,21 @@ struct plan_opts {
     int seq;          /* tokens per sequence (default: the model's seq) */
     int dp, tp, pp, devices_per_stage, micro_batch;
     bool sequence_parallel;
+    enum plan_recompute recompute; /* at least this on every stage */
+    int zero;                      /* 0 free, 1 no sharding, 2 sharding */
 };
 
+/* work: the backward scratch nh-train keeps beside the activations (fp32
+ * only) and the cluster's fixed overhead per device. */
 struct plan_mem {
-    double params, grads, optim, acts, total; /* bytes */
+    double params, grads, optim, acts, work, total; /* bytes */
 };
 
 struct plan {
     int dp, tp, pp, micro_batch, micro_batches;
     bool shard; /* optimizer states sharded over dp (ZeRO-1) */
     bool sp;
+    unsigned char rc_min; /* input: recompute at least this per stage */
     unsigned short layers[PLAN_MAX_STAGES];
     unsigned char recompute[PLAN_MAX_STAGES]; /* enum plan_recompute */
     double stage_s[PLAN_MAX_STAGES];          /* one micro-batch, fwd + bwd */
@@ -121,8 +127,8 @@ struct plan {
     double bubble, mfu;
 };
 
-/* Evaluate the split p->dp, tp, pp, micro_batch, micro_batches, shard, sp
- * (the rest of p is written): assign layers and recompute per stage to
+/* Evaluate the split p->dp, tp, pp, micro_batch, micro_batches, shard, sp,
+ * rc_min (the rest of p is written): assign layers and recompute per stage to
  * minimise the slowest stage within memory, then predict the step.
  * Returns 0, or NH_EINVAL (in err) when no assignment fits in memory. */
 int plan_evaluate(const struct model_config *cfg, const struct plan_cluster *c,
@@ -133,6 +139,32 @@ int plan_evaluate(const struct model_config *cfg, const struct plan_cluster *c,
 int plan_search(const struct model_config *cfg, const struct plan_cluster *c,
                 const struct plan_opts *o, struct plan **out, int *n,
                 struct nh_error *err);
+
+/* One plan of a `nh-train plan --json` document, as `nh-train run --plan`
+ * takes it: the split, the micro-batches, the optimizer sharding, the
+ * recompute mode of every stage (mixed_recompute when they differ, with
+ * recompute the first stage's), and the model it was planned for. */
+struct plan_run {
+    int rank; /* 1-based index in "plans" */
+    int dp, tp, pp, micro_batch, micro_batches;
+    bool shard;
+    enum plan_recompute recompute;
+    bool mixed_recompute;
+    int layers, dim, heads, ffn_dim, vocab, seq;
+};
+
+/* Read plan K (1-based) of the document at spec, "PATH" (the first plan)
+ * or "PATH#K". Errors name the file and the key: 'p.json': plans[0]: no
+ * integer 'micro_batch'. */
+int plan_run_load(const char *spec, struct plan_run *pr, struct nh_error *err);
+
+/* Whether nh-train can run pr with `ranks` MPI ranks and model cfg: tp
+ * and pp 1 (tensor and pipeline parallel are not built yet), one
+ * recompute mode, dp x tp x pp = ranks, and cfg the planned model.
+ * NH_EINVAL with a message naming the plan (spec) otherwise. */
+int plan_run_check(const char *spec, const struct plan_run *pr,
+                   const struct model_config *cfg, int ranks,
+                   struct nh_error *err);
 
 /* "3,4x25,3": runs of equal values as VALUExCOUNT. */
 int plan_compress(struct strbuf *sb, const unsigned short *v, int n);

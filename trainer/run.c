@@ -41,6 +41,7 @@
 #include "heartbeat.h"
 #include "model.h"
 #include "optim.h"
+#include "plan.h"
 #include "strbuf.h"
 #include "tokshard.h"
 
@@ -55,20 +56,23 @@ static const char run_usage[] =
     "         [--threads N] [--eval-every K] [--eval-batches N]\n"
     "         [--ckpt-every K|auto] [--mtbf SECONDS] [--keep M] [--resume]\n"
     "         [--zero 0|1] [--bucket-mb X] [--recompute none|selective|full]\n"
-    "         [--tp T]\n"
+    "         [--tp T] [--micro-batches M] [--plan PLAN.json[#K]]\n"
     "under mpirun -np N: data parallel over N ranks (dp.h); --zero 1 shards\n"
-    "the AdamW state across them\n";
+    "the AdamW state across them; --plan takes the batch, micro-batches,\n"
+    "--zero and --recompute from plan K (default 1) of `nh-train plan "
+    "--json`\n";
 
 static const char *const recompute_names[] = {"none", "selective", "full"};
 
 struct run_opts {
-    const char *config, *data, *out;
+    const char *config, *data, *out, *plan;
     long steps, batch, seq, warmup, threads, eval_every, eval_batches;
-    long ckpt_every, keep, zero, tp;
+    long ckpt_every, keep, zero, tp, micro_batches;
     double lr, min_lr, weight_decay, clip, bucket_mb, mtbf;
     enum model_recompute recompute;
     unsigned long long seed;
     bool have_min_lr, have_warmup, resume, ckpt_auto;
+    bool have_batch, have_seq, have_zero, have_recompute, have_micro;
 };
 
 uint64_t
@@ -169,14 +173,20 @@ config_text(struct strbuf *sb, const struct model_config *c,
                 "\"ckpt_every\": %ld, \"keep\": %ld, \"ranks\": %d, "
                 "\"tp\": %ld, "
                 "\"zero\": %ld, \"bucket_mb\": %.9g, \"recompute\": \"%s\", "
-                "\"train_tokens\": %llu, \"heldout_tokens\": %llu}\n}\n",
+                "\"micro_batches\": %ld, \"train_tokens\": %llu, "
+                "\"heldout_tokens\": %llu, \"plan\": ",
                 o->steps, o->batch, o->seq, ac->lr, ac->min_lr,
                 ac->warmup_steps, ac->weight_decay, ac->grad_clip, ac->beta1,
                 ac->beta2, ac->eps, o->seed, o->threads, o->eval_every,
                 o->eval_batches, o->ckpt_every, o->keep, ranks,
                 o->tp ? o->tp : 1, o->zero, o->bucket_mb,
-                recompute_names[o->recompute], (unsigned long long)ntrain,
-                (unsigned long long)nheld);
+                recompute_names[o->recompute], o->micro_batches,
+                (unsigned long long)ntrain, (unsigned long long)nheld);
+    if (o->plan)
+        strbuf_add_json_str(sb, o->plan, strlen(o->plan));
+    else
+        strbuf_addstr(sb, "null");
+    strbuf_addstr(sb, "}\n}\n");
 }
 
 /* Everything that affects the math, as checkpoints record it (ckpt.h). */
@@ -196,6 +206,9 @@ math_key(struct strbuf *sb, const struct model_config *c,
                 o->seq, ac->lr, ac->min_lr, ac->warmup_steps, ac->total_steps,
                 ac->weight_decay, ac->grad_clip, ac->beta1, ac->beta2, ac->eps,
                 o->seed, (unsigned long long)ntrain);
+    /* the sums of accumulated micro-batches round differently */
+    if (o->micro_batches > 1)
+        strbuf_addf(sb, " micro_batches=%ld", o->micro_batches);
 }
 
 static int
@@ -289,7 +302,9 @@ parse_opts(int argc, char **argv, struct run_opts *o)
         {"zero", required_argument, NULL, 'Z'},
         {"bucket-mb", required_argument, NULL, 'U'},
         {"recompute", required_argument, NULL, 'X'},
-        {"tp", required_argument, NULL, 'P'},
+        {"tp", required_argument, NULL, 'Q'},
+        {"micro-batches", required_argument, NULL, 'A'},
+        {"plan", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -316,9 +331,11 @@ parse_opts(int argc, char **argv, struct run_opts *o)
             break;
         case 'b':
             ok = nh_parse_long(optarg, 1, MAX_BATCH, &o->batch);
+            o->have_batch = true;
             break;
         case 't':
             ok = nh_parse_long(optarg, 1, MODEL_MAX_SEQ, &o->seq);
+            o->have_seq = true;
             break;
         case 'l':
             ok = nh_parse_double(optarg, 0, 10, &o->lr);
@@ -367,15 +384,24 @@ parse_opts(int argc, char **argv, struct run_opts *o)
             break;
         case 'Z':
             ok = nh_parse_long(optarg, 0, 1, &o->zero);
+            o->have_zero = true;
+            break;
+        case 'A':
+            ok = nh_parse_long(optarg, 1, MAX_BATCH, &o->micro_batches);
+            o->have_micro = true;
+            break;
+        case 'P':
+            o->plan = optarg;
             break;
         case 'U':
             ok = nh_parse_double(optarg, 1e-6, 1e6, &o->bucket_mb);
             break;
-        case 'P':
+        case 'Q':
             ok = nh_parse_long(optarg, 1, 1024, &o->tp);
             break;
         case 'X':
             ok = true;
+            o->have_recompute = true;
             if (!strcmp(optarg, "none"))
                 o->recompute = MODEL_RECOMPUTE_NONE;
             else if (!strcmp(optarg, "selective"))
@@ -420,6 +446,67 @@ max_rss_mb(void)
     return (double)ru.ru_maxrss / 1024.0;
 }
 
+/* --plan (plan.h): the global batch dp x micro-batch x micro-batches, the
+ * micro-batches, --zero from the optimizer sharding and --recompute from
+ * the plan's one mode; an option given that says otherwise is refused. */
+static int
+apply_plan(struct run_opts *o, const struct model_config *cfg, int ranks,
+           struct nh_error *err)
+{
+    struct plan_run pr;
+    long batch;
+    enum model_recompute rc;
+
+    if (plan_run_load(o->plan, &pr, err) < 0 ||
+        plan_run_check(o->plan, &pr, cfg, ranks, err) < 0)
+        return -1;
+    batch = (long)pr.dp * pr.micro_batch * pr.micro_batches;
+    rc = pr.recompute == PLAN_RC_FULL        ? MODEL_RECOMPUTE_FULL
+         : pr.recompute == PLAN_RC_SELECTIVE ? MODEL_RECOMPUTE_SELECTIVE
+                                             : MODEL_RECOMPUTE_NONE;
+    if (o->have_batch && o->batch != batch)
+        return nh_errorf(err, NH_EINVAL,
+                         "--batch %ld contradicts plan '%s': global batch %ld "
+                         "(dp %d x micro-batch %d x %d micro-batches)",
+                         o->batch, o->plan, batch, pr.dp, pr.micro_batch,
+                         pr.micro_batches);
+    if (o->have_micro && o->micro_batches != pr.micro_batches)
+        return nh_errorf(err, NH_EINVAL,
+                         "--micro-batches %ld contradicts plan '%s': %d "
+                         "micro-batches",
+                         o->micro_batches, o->plan, pr.micro_batches);
+    if (o->have_zero && (o->zero > 0) != pr.shard)
+        return nh_errorf(err, NH_EINVAL,
+                         "--zero %ld contradicts plan '%s': optimizer "
+                         "sharding %s (--zero %d)",
+                         o->zero, o->plan, pr.shard ? "on" : "off",
+                         pr.shard ? 1 : 0);
+    if (o->have_recompute && o->recompute != rc)
+        return nh_errorf(err, NH_EINVAL,
+                         "--recompute %s contradicts plan '%s': recompute %s",
+                         recompute_names[o->recompute], o->plan,
+                         recompute_names[rc]);
+    if (o->have_seq && o->seq != pr.seq)
+        return nh_errorf(err, NH_EINVAL,
+                         "--seq %ld contradicts plan '%s': sequences of %d",
+                         o->seq, o->plan, pr.seq);
+    if (batch > MAX_BATCH)
+        return nh_errorf(err, NH_EINVAL,
+                         "plan '%s': global batch %ld is over %d", o->plan,
+                         batch, MAX_BATCH);
+    if (pr.seq > cfg->seq)
+        return nh_errorf(err, NH_EINVAL,
+                         "plan '%s' is for sequences of %d, longer than the "
+                         "model's %d",
+                         o->plan, pr.seq, cfg->seq);
+    o->batch = batch;
+    o->micro_batches = pr.micro_batches;
+    o->zero = pr.shard;
+    o->recompute = rc;
+    o->seq = pr.seq;
+    return 0;
+}
+
 /* The state every rank holds and the setup all ranks do alike. */
 struct run {
     struct run_opts o;
@@ -436,6 +523,7 @@ struct run {
     uint64_t ntrain, nheld;
     int B, T, b0, b1; /* global batch, seq, this rank's rows */
     double share;     /* b1 - b0 over B */
+    bool bad_plan;    /* --plan refused: exit status 2 */
 };
 
 static int
@@ -447,6 +535,10 @@ setup(struct run *r, struct nh_error *err)
 
     if (model_config_load(o->config, &r->cfg, err) < 0)
         return -1;
+    if (o->plan && apply_plan(o, &r->cfg, size, err) < 0) {
+        r->bad_plan = true; /* usage: exit 2, launch does not restart */
+        return -1;
+    }
     if (!o->seq)
         o->seq = r->cfg.seq;
     if (o->seq > r->cfg.seq)
@@ -458,6 +550,12 @@ setup(struct run *r, struct nh_error *err)
                          "--batch %ld is smaller than the %d data-parallel "
                          "ranks: each needs at least one sequence",
                          o->batch, size);
+    /* gradient accumulation: every rank's rows cut into equal micro-batches */
+    if (o->micro_batches > 1 && o->batch % ((long)size * o->micro_batches))
+        return nh_errorf(err, NH_EINVAL,
+                         "--batch %ld does not divide into %d x %ld equal "
+                         "micro-batches (ranks x --micro-batches)",
+                         o->batch, size, o->micro_batches);
     if (!o->have_min_lr)
         o->min_lr = o->lr / 10;
     if (!o->have_warmup)
@@ -692,6 +790,41 @@ auto_interval(struct run *r, double delta, double step_s, long step,
     return report(r, r->mf, err);
 }
 
+/* Gradient accumulation over the micro-batches of this rank's rows
+ * (--micro-batches M): forward and backward of each but the last, whose
+ * forward alone is left for the caller's backward; model_backward adds
+ * into the gradients. The earlier backwards run with the model's
+ * grads_ready hook unset, so that data parallel reduces only once, after
+ * the last; dp_begin's scale, share / M, then weighs the sum of the M
+ * micro-batches' mean-loss gradients as one batch's. *loss: this rank's
+ * mean over its rows. */
+static int
+micro_steps(struct run *r, float *loss, struct nh_error *err)
+{
+    void (*hook)(void *, size_t, size_t) = r->m.grads_ready;
+    int M = (int)r->o.micro_batches, mb = (r->b1 - r->b0) / M, k, rc = 0;
+    double sum = 0;
+    float l;
+
+    for (k = 0; k < M && rc == 0; k++) {
+        size_t at = (size_t)k * (size_t)mb * (size_t)r->T;
+
+        if (model_forward(&r->m, r->tok + at, r->tgt + at, mb, r->T, &l, err) <
+            0) {
+            rc = -1;
+            break;
+        }
+        sum += l;
+        if (k + 1 < M) {
+            r->m.grads_ready = NULL;
+            rc = model_backward(&r->m, err);
+            r->m.grads_ready = hook;
+        }
+    }
+    *loss = (float)(sum / M);
+    return rc;
+}
+
 /* The mean loss over the held-out windows, every rank its share. */
 static int
 evaluate(struct run *r, double *out, struct nh_error *err)
@@ -700,18 +833,23 @@ evaluate(struct run *r, double *out, struct nh_error *err)
     double sum = 0;
     float loss;
     long i;
-    int rc = 0;
+    int rc = 0, k, M = (int)r->o.micro_batches, mb = (r->b1 - r->b0) / M;
 
     for (i = 0; i < r->o.eval_batches && rc == 0; i++) {
         if (fill_batch(r->d, &erng, r->ntrain, r->nheld - (uint64_t)r->T, r->B,
                        r->b0, r->b1, r->T, r->win, r->tok, r->tgt) < 0)
             rc =
                 nh_errorf(err, NH_EIO, "cannot read tokens of '%s'", r->o.data);
-        else if (model_forward(&r->m, r->tok, r->tgt, r->b1 - r->b0, r->T,
-                               &loss, err) < 0)
-            rc = -1;
         else
-            sum += r->share * loss;
+            for (k = 0; k < M && rc == 0; k++) {
+                size_t at = (size_t)k * (size_t)mb * (size_t)r->T;
+
+                if (model_forward(&r->m, r->tok + at, r->tgt + at, mb, r->T,
+                                  &loss, err) < 0)
+                    rc = -1;
+                else
+                    sum += r->share / M * loss;
+            }
     }
     if ((rc = dp_agree(&r->dp, rc)) < 0)
         return rc;
@@ -735,6 +873,7 @@ run_command(int argc, char **argv)
                 .keep = 3,
                 .bucket_mb = 25,
                 .mtbf = 86400,
+                .micro_batches = 1,
             },
         .line = STRBUF_INIT,
         .path = STRBUF_INIT,
@@ -826,12 +965,12 @@ run_command(int argc, char **argv)
                        r.T, r.win, r.tok, r.tgt) < 0)
             rc = nh_errorf(&err, NH_EIO, "cannot read tokens of '%s'", o->data);
         model_zero_grad(&r.m);
-        if (rc == 0 && model_forward(&r.m, r.tok, r.tgt, r.b1 - r.b0, r.T,
-                                     &loss, &err) < 0)
+        if (rc == 0 && micro_steps(&r, &loss, &err) < 0)
             rc = -1;
         if ((rc = dp_agree(&r.dp, rc)) < 0)
             goto fail;
-        dp_begin(&r.dp, r.share);
+        /* the last micro-batch's backward reduces the sum of all */
+        dp_begin(&r.dp, r.share / (double)o->micro_batches);
         if (model_backward(&r.m, &err) < 0 || dp_end(&r.dp, &err) < 0)
             goto fail;
         lr = adamw_lr(&r.ac, step);
@@ -913,7 +1052,7 @@ fail:
         fprintf(stderr, "nh-train: run: %s\n", err.msg);
     else if (r.dp.rank > 0 && err.msg[0] && !r0failed)
         fprintf(stderr, "nh-train: run: rank %d: %s\n", r.dp.rank, err.msg);
-    rc = 1;
+    rc = r.bad_plan ? 2 : 1;
 out:
     if (r.mf && fclose(r.mf) && rc == 0) {
         fprintf(stderr, "nh-train: run: cannot write '%s'\n",

@@ -28,7 +28,8 @@ for p in ps:
     assert p["dp"] * p["micro_batch"] * p["micro_batches"] == 1024, p
     assert p["memory_gib"]["total"] <= 32, p
     m = p["memory_gib"]
-    parts = m["params"] + m["grads"] + m["optimizer"] + m["activations"]
+    parts = m["params"] + m["grads"] + m["optimizer"] + m["activations"] \
+        + m["workspace"]
     assert abs(parts - m["total"]) < 1e-3, m
     assert abs(p["bubble"] - (p["pp"] - 1) / p["micro_batches"]) < 1e-5, p
 steps = [p["step_seconds"] for p in ps]
@@ -127,6 +128,11 @@ bad 1 "'nohbm.json': cluster: missing key 'hbm_gbs'" --model "$M" \
 sed 's/"fp32"/"fp8"/' small.json >fp8.json
 bad 1 "'fp8.json': cluster: 'precision' must be \"mixed\" or \"fp32\"" \
     --model "$M" --cluster fp8.json
+sed 's/"fp32"/"fp32", "overhead_gib": -0.5/' small.json >neg.json
+bad 1 "'neg.json': cluster: 'overhead_gib' must be >= 0" --model "$M" \
+    --cluster neg.json
+bad 2 "bad value 'some' for '--recompute'" --model "$M" --cluster small.json \
+    --recompute some
 sed 's/"memory_gib": 1/"memory_gib": 0.0001/' small.json >tinymem.json
 bad 1 "none of the .* splits tried fits in 0.0001 GiB per device" \
     --model "$M" --cluster tinymem.json --global-batch 8

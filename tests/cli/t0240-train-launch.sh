@@ -8,8 +8,10 @@
 # losses bit for bit, leaves no rank running, and records the fault and
 # the restart in supervisor.jsonl. --ckpt-every auto picks Young's
 # interval and still resumes exactly. A run that fails every attempt
-# exhausts --max-restarts (exit 1); --launcher slurm, a bad plan and
-# run's rejection of --plan are clear errors.
+# exhausts --max-restarts (exit 1); `launch --plan` runs a dp plan of
+# `nh-train plan --json` with its ranks and batch and the same losses;
+# --launcher slurm, a bad plan and a run contradicting its plan are clear
+# errors.
 . "$NH_TOP/tests/cli/lib.sh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # Open MPI's own allocations are not ours to check for leaks
@@ -172,18 +174,38 @@ echo '{"plans": [{"dp": 2, "pp": 1}]}' >bad-plan.json
 rc=0
 "$T" launch --plan bad-plan.json -- run --out x 2>e3 || rc=$?
 expect_eq "bad plan status" 1 "$rc"
-grep -q "not a plan of .* (no plans\[0\].tp)" e3 || fail "$(cat e3)"
-# a plan's ranks: run does not take --plan yet, so it is rejected once
-echo '{"plans": [{"dp": 2, "tp": 1, "pp": 1}]}' >plan.json
+grep -q "'bad-plan.json': not the output of .nh-train plan --json. (no 'model')" e3 ||
+    fail "$(cat e3)"
+# a plan's ranks: a dp 2 plan of `nh-train plan --json` (global batch 6,
+# 3 a rank) runs as 2 ranks, run takes the batch from it, and the losses
+# are the uninterrupted run's
+cat >c2.json <<'JEOF'
+{"devices": 2, "devices_per_node": 2, "memory_gib": 1, "peak_tflops": 0.05,
+ "intra_node_gbs": 1, "inter_node_gbs": 1, "hbm_gbs": 10, "precision": "fp32"}
+JEOF
+"$T" plan --model "$CFG" --cluster c2.json --global-batch 6 --seq 32 --dp 2 \
+    --micro-batch 3 --zero 0 --json >plan.json 2>e4 || fail "$(cat e4)"
+PARGS="--config $CFG --data toks --steps 12 --lr 3e-3 --threads 1
+       --eval-every 6"
+# shellcheck disable=SC2086
+"$T" launch --plan plan.json -- run $PARGS --out "$PWD/p" >/dev/null 2>e4 ||
+    fail "$(cat e4)"
+grep -q "launch: plan 'plan.json': 2 ranks" e4 || fail "$(cat e4)"
+expect_eq "plan ranks" "2 6" \
+    "$(json p/config.json '"%d %d" % (j["run"]["ranks"], j["run"]["batch"])')"
+losses p/metrics.jsonl >lplan
+expect_same l0 lplan
+no_orphans "$PWD/p"
+# a run that contradicts the plan is rejected once, not restarted
 rc=0
 # shellcheck disable=SC2086
-"$T" launch --plan plan.json -- run $ARGS --out "$PWD/p" >/dev/null 2>e4 ||
-    rc=$?
+"$T" launch --plan plan.json -- run $PARGS --batch 4 --out "$PWD/q" \
+    >/dev/null 2>e4 || rc=$?
 expect_eq "--plan status" 2 "$rc"
-grep -q "launch: plan 'plan.json': 2 ranks" e4 || fail "$(cat e4)"
+grep -q "batch 4 contradicts plan 'plan.json'" e4 || fail "$(cat e4)"
 grep -q "run rejected its arguments (exit status 2); not restarting" e4 ||
     fail "$(cat e4)"
-expect_eq "plan attempts" 1 "$(grep -c '"event":"start"' p/supervisor.jsonl)"
+expect_eq "plan attempts" 1 "$(grep -c '"event":"start"' q/supervisor.jsonl)"
 rc=0
 NH_FAULT=explode "$T" run $ARGS --out x >/dev/null 2>e5 || rc=$?
 expect_eq "bad NH_FAULT" 1 "$rc"

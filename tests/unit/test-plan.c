@@ -126,10 +126,18 @@ TEST(memory_one_device)
                                 2 * 4 * 64 * 2 * 64 + 4.0 * 64 * 2 * 512));
     CHECK(p->layers[0] == 2 && p->recompute[0] == PLAN_RC_NONE);
     CHECK(p->bubble == 0 && p->mfu > 0 && p->step_s > 0);
-    /* ZeRO-1 over 4 devices: a quarter of the optimizer states */
+    /* fp32 workspace: the backward scratch model.c allocates */
+    CHECK(near(p->mem.work,
+               4.0 * 2 * 64 * model_scratch_floats_per_token(&c, 64)));
+    CHECK(near(p->mem.total, p->mem.params + p->mem.grads + p->mem.optim +
+                                 p->mem.acts + p->mem.work));
+    /* ZeRO-1 over 4 devices: a quarter of the optimizer states, and one
+     * gradient-sized set of MPI buffers */
     p->dp = 4, p->shard = true, p->micro_batches = 1;
     CHECK(plan_evaluate(&c, &cl, 64, p, &err) == 0);
     CHECK(near(p->mem.optim, 2 * n));
+    CHECK(near(p->mem.work,
+               4.0 * 2 * 64 * model_scratch_floats_per_token(&c, 64) + 4 * n));
     free(p);
 }
 
