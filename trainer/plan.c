@@ -969,12 +969,11 @@ int
 plan_run_check(const char *spec, const struct plan_run *pr,
                const struct model_config *cfg, int ranks, struct nh_error *err)
 {
-    if (pr->tp > 1 || pr->pp > 1)
+    if (pr->pp > 1)
         return nh_errorf(err, NH_EINVAL,
-                         "plan '%s' has tp %d and pp %d: tensor/pipeline "
-                         "parallel is not built yet (only plans of tp 1 and "
-                         "pp 1 run)",
-                         spec, pr->tp, pr->pp);
+                         "plan '%s' has pp %d: pipeline parallel is not "
+                         "built yet (only plans of pp 1 run)",
+                         spec, pr->pp);
     if (pr->mixed_recompute)
         return nh_errorf(err, NH_EINVAL,
                          "plan '%s' recomputes differently per stage: "

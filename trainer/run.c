@@ -486,6 +486,10 @@ apply_plan(struct run_opts *o, const struct model_config *cfg, int ranks,
                          "--recompute %s contradicts plan '%s': recompute %s",
                          recompute_names[o->recompute], o->plan,
                          recompute_names[rc]);
+    if (o->tp && o->tp != pr.tp)
+        return nh_errorf(err, NH_EINVAL,
+                         "--tp %ld contradicts plan '%s': tp %d", o->tp,
+                         o->plan, pr.tp);
     if (o->have_seq && o->seq != pr.seq)
         return nh_errorf(err, NH_EINVAL,
                          "--seq %ld contradicts plan '%s': sequences of %d",
@@ -500,6 +504,7 @@ apply_plan(struct run_opts *o, const struct model_config *cfg, int ranks,
                          "model's %d",
                          o->plan, pr.seq, cfg->seq);
     o->batch = batch;
+    o->tp = pr.tp;
     o->micro_batches = pr.micro_batches;
     o->zero = pr.shard;
     o->recompute = rc;
@@ -531,14 +536,18 @@ setup(struct run *r, struct nh_error *err)
 {
     struct run_opts *o = &r->o;
     uint64_t ntok;
-    int size = r->dp.dsize, rank = r->dp.drank;
+    int size, rank;
 
     if (model_config_load(o->config, &r->cfg, err) < 0)
         return -1;
-    if (o->plan && apply_plan(o, &r->cfg, size, err) < 0) {
+    if (o->plan && apply_plan(o, &r->cfg, r->dp.size, err) < 0) {
         r->bad_plan = true; /* usage: exit 2, launch does not restart */
         return -1;
     }
+    if (dp_grid(&r->dp, o->tp ? (int)o->tp : 1, err) < 0)
+        return -1;
+    size = r->dp.dsize;
+    rank = r->dp.drank;
     if (!o->seq)
         o->seq = r->cfg.seq;
     if (o->seq > r->cfg.seq)
@@ -902,8 +911,6 @@ run_command(int argc, char **argv)
     rc = heartbeat_init(&hb, r.dp.rank, &err);
     if (rc == 0)
         rc = fault_init(&flt, &err);
-    if (rc == 0)
-        rc = dp_grid(&r.dp, o->tp ? (int)o->tp : 1, &err);
     if ((rc = dp_agree(&r.dp, rc)) < 0)
         goto fail;
     heartbeat_beat(&hb, HB_START, 0);

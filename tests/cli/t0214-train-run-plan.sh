@@ -6,9 +6,10 @@
 # `run --plan` of a dp 2 plan of `nh-train plan --json` takes the global
 # batch, micro-batches, --zero and --recompute from it (config.json
 # records them) and trains exactly as the same options given by hand;
-# `--plan FILE#K` takes plan K. Refused, with messages naming both sides:
+# `--plan FILE#K` takes plan K; a dp 1 x tp 2 plan runs tensor parallel
+# and matches one process. Refused, with messages naming both sides:
 # a rank count that is not dp x tp x pp, options that contradict the
-# plan, tensor or pipeline parallel plans (not built yet), recompute that
+# plan, pipeline parallel plans (not built yet), recompute that
 # differs per stage, a plan for another model, a plan number past the end
 # (exit status 2, so that nh-train launch does not restart them).
 . "$NH_TOP/tests/cli/lib.sh"
@@ -141,9 +142,17 @@ json.dump(dict(j, model=dict(j["model"], dim=128)), open("other.json", "w"))
 json.dump(dict(j, plans=[{k: v for k, v in p.items() if k != "micro_batch"}]),
           open("broken.json", "w"))
 PYEOF
-refuse "plan 'tp.json' has tp 2 and pp 1: tensor/pipeline parallel is not built yet" \
-    mpi --plan tp.json
-refuse "plan 'pp.json' has tp 1 and pp 2: tensor/pipeline parallel is not built yet" \
+# a tensor-parallel plan runs (dp 1 x tp 2: batch 4 in 2 micro-batches)
+$MPI "$T" run $PARGS --plan tp.json --out tpp >/dev/null 2>err ||
+    fail "$(cat err)"
+expect_eq "tp plan's options" "4 2 2 selective" \
+    "$(json tpp/config.json '" ".join(str(j["run"][k]) for k in ("batch", "micro_batches", "tp", "recompute"))')"
+# shellcheck disable=SC2086
+"$T" run $PARGS --batch 4 --micro-batches 2 --seq 32 --recompute selective \
+    --out tphand >/dev/null 2>err || fail "$(cat err)"
+close tphand/metrics.jsonl tpp/metrics.jsonl
+refuse "\-\-tp 1 contradicts plan 'tp.json': tp 2" mpi --plan tp.json --tp 1
+refuse "plan 'pp.json' has pp 2: pipeline parallel is not built yet" \
     mpi --plan pp.json
 refuse "plan 'mixed.json' recomputes differently per stage" mpi --plan mixed.json
 refuse "plan 'other.json' is for another model (layers 2, dim 128" \
