@@ -33,6 +33,7 @@
 #include "sql.h"
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -241,6 +242,61 @@ start_tokenize(struct jobs *j, struct child *k, struct nh_error *err)
 
 static int start_launch(struct jobs *j, struct child *k, struct nh_error *err);
 
+/* nh-train tokenizer train --vocab N --output tok -q in/part-*: it takes
+ * files, not directories. */
+static int
+start_tokenizer(struct jobs *j, struct child *k, const struct train_args *a,
+                const char *tok, const char *in, struct nh_error *err)
+{
+    struct dirent **ents = NULL;
+    const char **argv = NULL;
+    char vocab[24], **paths = NULL;
+    int m, n = 0, np = 0, rc = 0;
+
+    m = scandir(in, &ents, NULL, alphasort);
+    if (m < 0)
+        return nh_error_errno(err, "cannot read '%s'", in);
+    argv = calloc((size_t)m + 8, sizeof(*argv));
+    paths = calloc((size_t)m + 1, sizeof(*paths));
+    if (!argv || !paths) {
+        rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+        goto out;
+    }
+    snprintf(vocab, sizeof(vocab), "%lld", (long long)a->vocab);
+    argv[n++] = j->nh_train;
+    argv[n++] = "tokenizer";
+    argv[n++] = "train";
+    argv[n++] = "--vocab";
+    argv[n++] = vocab;
+    argv[n++] = "--output";
+    argv[n++] = tok;
+    argv[n++] = "-q";
+    for (int i = 0; i < m; i++) {
+        size_t len = strlen(in) + strlen(ents[i]->d_name) + 2;
+
+        if (strncmp(ents[i]->d_name, "part-", 5))
+            continue;
+        if (!(paths[np] = malloc(len))) {
+            rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+            goto out;
+        }
+        snprintf(paths[np], len, "%s/%s", in, ents[i]->d_name);
+        argv[n++] = paths[np++];
+    }
+    argv[n] = NULL;
+    k->phase = TRAIN_TOKENIZER;
+    rc = spawn_piped(k, argv, err);
+out:
+    for (int i = 0; i < m; i++)
+        free(ents[i]);
+    free(ents);
+    for (int i = 0; paths && i < np; i++)
+        free(paths[i]);
+    free(paths);
+    free(argv);
+    return rc;
+}
+
 int
 train_start(struct jobs *j, struct child *k, struct nh_error *err)
 {
@@ -270,14 +326,7 @@ train_start(struct jobs *j, struct child *k, struct nh_error *err)
         if ((rc = copy_file(a.tokenizer, tok, err)) == 0)
             rc = start_tokenize(j, k, err);
     } else {
-        char vocab[24];
-        const char *argv[] = {j->nh_train, "tokenizer", "train", "--vocab",
-                              vocab,       "--output",  tok,     "-q",
-                              in,          NULL};
-
-        snprintf(vocab, sizeof(vocab), "%lld", (long long)a.vocab);
-        k->phase = TRAIN_TOKENIZER;
-        rc = spawn_piped(k, argv, err);
+        rc = start_tokenizer(j, k, &a, tok, in, err);
     }
 out:
     cJSON_Delete(a.root);

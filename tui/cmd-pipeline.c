@@ -14,8 +14,8 @@
 
 #define CONFIG_MAX (1 << 20)
 
-static int
-read_config(const char *path, cJSON **out, struct nh_error *err)
+int
+read_json_object(const char *path, cJSON **out, struct nh_error *err)
 {
     struct strbuf sb = STRBUF_INIT;
     char buf[8192];
@@ -61,7 +61,7 @@ cmd_pipeline_run(struct cmd_ctx *ctx)
 
     if (!config)
         return cmd_usage(ctx, "pipeline run needs --config FILE");
-    if (read_config(config, &cfg, &err) < 0)
+    if (read_json_object(config, &cfg, &err) < 0)
         return nh_fail(&err);
     args = cJSON_CreateObject();
     if (!args || !cJSON_AddStringToObject(args, "ref", ctx->argv[0]) ||
