@@ -602,8 +602,8 @@ train_phase_done(struct jobs *j, struct child *k, int status, bool stopping)
     if (k->phase == TRAIN_TOKENIZER)
         rc = start_tokenize(j, k, &err);
     else if ((rc = publish_tokens(j, k, &err)) == 0) {
-        if (jobs_path(j, k->job, "in", dir, sizeof(dir)) == 0)
-            jobs_remove_tree(dir);
+        if (jobs_path(j, k->job, "", dir, sizeof(dir)) == 0)
+            jobs_remove_tree(dir); /* in/ (links); tokens/ moved away */
         rc = start_launch(j, k, &err);
     }
     if (rc < 0) {
@@ -627,7 +627,7 @@ alive(struct child *k)
     if (k->pid <= 0)
         return false;
     if (k->own) {
-        int status;
+        int status = 0;
         pid_t r = waitpid(k->pid, &status, WNOHANG);
 
         if (r == k->pid || (r < 0 && errno == ECHILD)) {
@@ -792,6 +792,21 @@ finish(struct jobs *j, struct child *k)
     jobs_settle(j, k->job, "failed", msg);
 }
 
+/* Whether a file of k's run has bytes past its offset. */
+static bool
+grew(const struct child *k, const char *run)
+{
+    char path[PATH_MAX];
+    struct stat st;
+
+    for (int i = 0; i < NSRC; i++)
+        if (snprintf(path, sizeof(path), "%s/%s", run, src_file[i]) <
+                (int)sizeof(path) &&
+            stat(path, &st) == 0 && st.st_size > k->off[i])
+            return true;
+    return false;
+}
+
 bool
 train_follow(struct jobs *j, struct child *k)
 {
@@ -802,6 +817,8 @@ train_follow(struct jobs *j, struct child *k)
 
     if (run_path(j, k->job, "", run, sizeof(run)) < 0)
         return false;
+    if (up && !grew(k, run))
+        return false; /* nothing new: no transaction */
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
         nh_error("job %lld: database: %s", (long long)k->job,
                  sqlite3_errmsg(db));
