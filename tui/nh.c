@@ -152,8 +152,7 @@ static const struct cmd_entry cmd_table[] = {
      cmd_train_stop},
     {"train resume",
      "RUN",
-     "start a stopped, failed or interrupted train job again from its "
-     "newest checkpoint",
+     "run a stopped or failed train job on from its newest checkpoint",
      NULL,
      {NULL},
      1,
