@@ -178,7 +178,7 @@ fuzz: $(B)/fuzz/fuzz-message
 	$(B)/fuzz/fuzz-message -max_len=65536 -max_total_time=$(FUZZ_SECONDS) \
 	    -print_final_stats=1 $(B)/fuzz/corpus fuzz/corpus
 
-demo: $(B)/nh-clean $(B)/nhd $(B)/nh
+demo: $(B)/nh-clean $(B)/nhd $(B)/nh $(B)/nh-train
 	@NH_BIN=$(abspath $(B)) KEEP=$(KEEP) scripts/demo
 
 bench: $(B)/nh-clean $(B)/nhd $(B)/nh-load $(B)/nh-review-load $(B)/nh-train \

@@ -7,7 +7,7 @@
  * exiting) and its job row is settled with a conditional UPDATE ... WHERE
  * state = 'running', so a cancel that raced with the end wins.
  */
-#include "jobs.h"
+#include "jobs-int.h"
 
 #include "clock.h"
 #include "log.h"
@@ -37,49 +37,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#define JOBS_MAX_CHILDREN 64
-#define LINE_MAX_BYTES 65536  /* longer output lines are cut */
-#define LOG_MAX_LINES 10000   /* log lines kept per job */
-#define PROGRESS_DB_EVERY 1.0 /* seconds between progress row updates */
-#define KILL_GRACE 5.0        /* seconds from SIGTERM to SIGKILL */
-
-struct cmd {
-    struct cmd *next;
-    int64_t cancel; /* job id */
-};
-
-struct child {
-    int64_t job;
-    pid_t pid;
-    int fd[2]; /* stdout, stderr; -1 once at EOF */
-    struct strbuf line[2];
-    int64_t log_seq;
-    double progress_saved; /* when the progress row was last written */
-    char *progress;        /* the last progress line, not yet saved */
-    char last_err[512];    /* the last stderr line, for the error column */
-    bool cancelled;
-    double kill_at; /* after SIGTERM: when SIGKILL follows (0: not due) */
-};
-
-struct jobs {
-    struct store *store; /* the supervisor's own connection */
-    char *data_dir, *nh_clean;
-    int max_running;
-    void (*notify)(void *);
-    void *notify_arg;
-    int efd;
-    pthread_t thread;
-    bool started;
-
-    pthread_mutex_t mu; /* guards cmds, events, stopping */
-    struct cmd *cmds;
-    struct jobs_event *events, *events_tail;
-    bool stopping;
-
-    struct child kids[JOBS_MAX_CHILDREN]; /* supervisor thread only */
-    int nkids;
-};
 
 static void
 wake(struct jobs *j)
@@ -151,10 +108,9 @@ publish(struct jobs *j, const char *event, const char *topic, const cJSON *data)
         j->notify(j->notify_arg);
 }
 
-/* Publish on "job/ID" and, unless only_job, on "jobs". */
-static void
-publish_job(struct jobs *j, int64_t id, const char *event, const cJSON *data,
-            bool only_job)
+void
+jobs_publish(struct jobs *j, int64_t id, const char *event, const cJSON *data,
+             bool only_job)
 {
     char topic[JOBS_TOPIC_MAX];
 
@@ -176,7 +132,7 @@ jobs_publish_state(struct jobs *j, sqlite3 *db, int64_t id)
         nh_error("job %lld: %s", (long long)id, err.msg);
         return;
     }
-    publish_job(j, id, "job.state", sum, false);
+    jobs_publish(j, id, "job.state", sum, false);
     cJSON_Delete(sum);
 }
 
@@ -266,8 +222,8 @@ out:
 
 /* Run sql with ?1 = id and ?2 = text (NULL binds NULL); the number of
  * rows changed, or -1 on error (logged). */
-static int
-exec_job(struct jobs *j, const char *sql, int64_t id, const char *text)
+int
+jobs_exec(struct jobs *j, const char *sql, int64_t id, const char *text)
 {
     sqlite3 *db = store_db(j->store);
     sqlite3_stmt *st = NULL;
@@ -288,8 +244,8 @@ exec_job(struct jobs *j, const char *sql, int64_t id, const char *text)
 
 /* Settle job id as state (from 'running' only) with error text, and
  * publish the change. */
-static void
-settle(struct jobs *j, int64_t id, const char *state, const char *error)
+void
+jobs_settle(struct jobs *j, int64_t id, const char *state, const char *error)
 {
     static const char sql[] =
         "UPDATE jobs SET state = ?3, error = ?2, ended = unixepoch()"
@@ -312,9 +268,9 @@ settle(struct jobs *j, int64_t id, const char *state, const char *error)
 
 /* ---- files ------------------------------------------------------------ */
 
-static int
-job_path(const struct jobs *j, int64_t id, const char *rest, char *out,
-         size_t outsz)
+int
+jobs_path(const struct jobs *j, int64_t id, const char *rest, char *out,
+          size_t outsz)
 {
     int n = snprintf(out, outsz, "%s/jobs/%lld%s%s", j->data_dir, (long long)id,
                      rest[0] ? "/" : "", rest);
@@ -322,8 +278,8 @@ job_path(const struct jobs *j, int64_t id, const char *rest, char *out,
     return n < 0 || (size_t)n >= outsz ? NH_ETOOBIG : 0;
 }
 
-static int
-mkdir_p(const char *path, struct nh_error *err)
+int
+jobs_mkdir_p(const char *path, struct nh_error *err)
 {
     char buf[PATH_MAX];
     char *p;
@@ -344,8 +300,8 @@ mkdir_p(const char *path, struct nh_error *err)
 }
 
 /* rm -r path (no symlinks are followed). */
-static void
-remove_tree(const char *path)
+void
+jobs_remove_tree(const char *path)
 {
     DIR *d = opendir(path);
     struct dirent *de;
@@ -365,7 +321,7 @@ remove_tree(const char *path)
         if (de->d_type == DT_DIR ||
             (de->d_type == DT_UNKNOWN && lstat(sub, &st) == 0 &&
              S_ISDIR(st.st_mode)))
-            remove_tree(sub);
+            jobs_remove_tree(sub);
         else
             unlink(sub);
     }
@@ -374,9 +330,9 @@ remove_tree(const char *path)
 }
 
 /* in/part-NNNNN.jsonl -> the input version's shard objects. */
-static int
-link_inputs(struct jobs *j, const char *indir, const char *version,
-            struct nh_error *err)
+int
+jobs_link_inputs(struct jobs *j, const char *indir, const char *version,
+                 struct nh_error *err)
 {
     sqlite3 *db = store_db(j->store);
     sqlite3_stmt *st = NULL;
@@ -425,8 +381,8 @@ out:
     return rc;
 }
 
-static int
-write_file(const char *path, const char *text, struct nh_error *err)
+int
+jobs_write_file(const char *path, const char *text, struct nh_error *err)
 {
     FILE *f = fopen(path, "we");
     int rc = 0;
@@ -485,10 +441,9 @@ load_args(struct jobs *j, int64_t id, struct job_args *a, struct nh_error *err)
     return rc;
 }
 
-/* fork and exec argv with stdout and stderr on pipes; the child leads
- * its own process group and dies with nhd. */
-static int
-spawn(struct child *k, const char *const argv[], struct nh_error *err)
+int
+jobs_spawn(struct child *k, const char *const argv[], char *const envp[],
+           struct nh_error *err)
 {
     int out[2] = {-1, -1}, errp[2] = {-1, -1};
     pid_t pid, parent = getpid();
@@ -526,7 +481,10 @@ spawn(struct child *k, const char *const argv[], struct nh_error *err)
         dup2(out[1], 1);
         dup2(errp[1], 2);
         closefrom(3);
-        execv(argv[0], (char *const *)argv);
+        if (envp)
+            execve(argv[0], (char *const *)argv, envp);
+        else
+            execv(argv[0], (char *const *)argv);
         _exit(127);
     }
     setpgid(pid, pid); /* also here, so a kill(-pid) right away finds it */
@@ -575,8 +533,8 @@ spawn_mix(struct jobs *j, struct child *k, const struct job_args *a,
                            (long long)k->job);
             goto out;
         }
-        if ((rc = mkdir_p(dir, err)) < 0 ||
-            (rc = link_inputs(j, dir, v, err)) < 0)
+        if ((rc = jobs_mkdir_p(dir, err)) < 0 ||
+            (rc = jobs_link_inputs(j, dir, v, err)) < 0)
             goto out;
         snprintf(
             spec[i], sizeof(spec[i]), "%zu=%.17g=%s", i,
@@ -609,7 +567,7 @@ spawn_mix(struct jobs *j, struct child *k, const struct job_args *a,
                        (long long)k->job);
         goto out;
     }
-    rc = spawn(k, (const char *const *)argv, err);
+    rc = jobs_spawn(k, (const char *const *)argv, NULL, err);
 out:
     free(argv);
     free(spec);
@@ -627,10 +585,10 @@ prepare_and_spawn(struct jobs *j, int64_t id, struct child *k,
 
     if ((rc = load_args(j, id, &a, err)) < 0)
         goto out;
-    if (job_path(j, id, "", dir, sizeof(dir)) < 0 ||
-        job_path(j, id, "in", indir, sizeof(indir)) < 0 ||
-        job_path(j, id, "out", outdir, sizeof(outdir)) < 0 ||
-        job_path(j, id, "config.json", cfg, sizeof(cfg)) < 0) {
+    if (jobs_path(j, id, "", dir, sizeof(dir)) < 0 ||
+        jobs_path(j, id, "in", indir, sizeof(indir)) < 0 ||
+        jobs_path(j, id, "out", outdir, sizeof(outdir)) < 0 ||
+        jobs_path(j, id, "config.json", cfg, sizeof(cfg)) < 0) {
         rc = nh_errorf(err, NH_ETOOBIG, "data directory name too long");
         goto out;
     }
@@ -638,14 +596,14 @@ prepare_and_spawn(struct jobs *j, int64_t id, struct child *k,
         rc = spawn_mix(j, k, &a, indir, outdir, err);
         goto out;
     }
-    if ((rc = mkdir_p(indir, err)) < 0 ||
-        (rc = link_inputs(j, indir, a.input, err)) < 0)
+    if ((rc = jobs_mkdir_p(indir, err)) < 0 ||
+        (rc = jobs_link_inputs(j, indir, a.input, err)) < 0)
         goto out;
     if (!(cfgtext = cJSON_Print(a.config))) {
         rc = nh_errorf(err, NH_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = write_file(cfg, cfgtext, err)) < 0)
+    if ((rc = jobs_write_file(cfg, cfgtext, err)) < 0)
         goto out;
     if (!strcmp(a.kind, "augment")) {
         char ratio[32], seed[32];
@@ -674,12 +632,12 @@ prepare_and_spawn(struct jobs *j, int64_t id, struct child *k,
         argv[n++] = outdir;
         argv[n++] = indir;
         argv[n] = NULL;
-        rc = spawn(k, argv, err);
+        rc = jobs_spawn(k, argv, NULL, err);
     } else {
         const char *argv[] = {j->nh_clean,  "run",  "--config", cfg,
                               "--progress", "json", "-q",       "-o",
                               outdir,       indir,  NULL};
-        rc = spawn(k, argv, err);
+        rc = jobs_spawn(k, argv, NULL, err);
     }
 out:
     free(cfgtext);
@@ -698,24 +656,27 @@ start_queued(struct jobs *j)
         struct nh_error err = {0};
         struct child *k = &j->kids[j->nkids];
         int64_t id = 0;
+        bool train = false;
         int src, rc;
 
         if (sqlite3_prepare_v2(db,
-                               "SELECT id FROM jobs WHERE state = 'queued'"
-                               " ORDER BY id LIMIT 1",
+                               "SELECT id, kind = 'train' FROM jobs"
+                               " WHERE state = 'queued' ORDER BY id LIMIT 1",
                                -1, &st, NULL) != SQLITE_OK)
             return;
         src = sqlite3_step(st);
-        if (src == SQLITE_ROW)
+        if (src == SQLITE_ROW) {
             id = sqlite3_column_int64(st, 0);
+            train = sqlite3_column_int(st, 1) != 0;
+        }
         sqlite3_finalize(st);
         if (src != SQLITE_ROW)
             return;
-        rc = exec_job(j,
-                      "UPDATE jobs SET state = 'running', error = NULL,"
-                      " started = coalesce(started, unixepoch()),"
-                      " ended = NULL WHERE id = ?1 AND state = 'queued'",
-                      id, NULL);
+        rc = jobs_exec(j,
+                       "UPDATE jobs SET state = 'running', error = NULL,"
+                       " started = coalesce(started, unixepoch()),"
+                       " ended = NULL WHERE id = ?1 AND state = 'queued'",
+                       id, NULL);
         if (rc < 0)
             return; /* the database fails: try again on the next wake */
         if (rc != 1)
@@ -740,11 +701,13 @@ start_queued(struct jobs *j)
             }
             sqlite3_finalize(q);
         }
-        if (prepare_and_spawn(j, id, k, &err) < 0) {
+        k->kind = train ? JOB_TRAIN : JOB_PIPELINE;
+        if ((train ? train_start(j, k, &err)
+                   : prepare_and_spawn(j, id, k, &err)) < 0) {
             strbuf_release(&k->line[0]);
             strbuf_release(&k->line[1]);
             nh_error("job %lld: %s", (long long)id, err.msg);
-            settle(j, id, "failed", err.msg);
+            jobs_settle(j, id, "failed", err.msg);
             continue;
         }
         nh_info("job %lld: started (pid %d)", (long long)id, (int)k->pid);
@@ -760,8 +723,8 @@ save_progress(struct jobs *j, struct child *k)
 {
     if (!k->progress)
         return;
-    exec_job(j, "UPDATE jobs SET progress = ?2 WHERE id = ?1", k->job,
-             k->progress);
+    jobs_exec(j, "UPDATE jobs SET progress = ?2 WHERE id = ?1", k->job,
+              k->progress);
     free(k->progress);
     k->progress = NULL;
     k->progress_saved = nh_now();
@@ -784,7 +747,7 @@ on_progress_line(struct jobs *j, struct child *k, const char *line)
     if (data && cJSON_AddNumberToObject(data, "job", (double)k->job) &&
         cJSON_AddItemToObject(data, "progress", msg)) {
         msg = NULL;
-        publish_job(j, k->job, "job.progress", data, false);
+        jobs_publish(j, k->job, "job.progress", data, false);
     }
     cJSON_Delete(msg);
     cJSON_Delete(data);
@@ -792,8 +755,8 @@ on_progress_line(struct jobs *j, struct child *k, const char *line)
         save_progress(j, k);
 }
 
-static void
-on_log_line(struct jobs *j, struct child *k, const char *raw)
+void
+jobs_log_line(struct jobs *j, struct child *k, const char *raw)
 {
     sqlite3 *db = store_db(j->store);
     sqlite3_stmt *st = NULL;
@@ -827,7 +790,7 @@ on_log_line(struct jobs *j, struct child *k, const char *raw)
     if (data && cJSON_AddNumberToObject(data, "job", (double)k->job) &&
         cJSON_AddNumberToObject(data, "seq", (double)k->log_seq) &&
         cJSON_AddStringToObject(data, "line", line))
-        publish_job(j, k->job, "job.log", data, true);
+        jobs_publish(j, k->job, "job.log", data, true);
     cJSON_Delete(data);
     strbuf_release(&fixed);
 }
@@ -858,7 +821,7 @@ child_read(struct jobs *j, struct child *k, int i)
             if (i == 0)
                 on_progress_line(j, k, strbuf_str(l));
             else if (l->len)
-                on_log_line(j, k, strbuf_str(l));
+                jobs_log_line(j, k, strbuf_str(l));
             strbuf_reset(l);
         }
     }
@@ -867,7 +830,7 @@ child_read(struct jobs *j, struct child *k, int i)
         if (i == 0)
             on_progress_line(j, k, strbuf_str(&k->line[i]));
         else
-            on_log_line(j, k, strbuf_str(&k->line[i]));
+            jobs_log_line(j, k, strbuf_str(&k->line[i]));
         strbuf_reset(&k->line[i]);
     }
     close(k->fd[i]);
@@ -989,8 +952,8 @@ out:
     return rc;
 }
 
-static char *
-read_text(const char *path)
+char *
+jobs_read_text(const char *path)
 {
     FILE *f = fopen(path, "re");
     struct strbuf sb;
@@ -1176,16 +1139,16 @@ commit_output(struct jobs *j, struct child *k, struct nh_error *err)
 
     if ((rc = load_args(j, k->job, &a, err)) < 0)
         return rc;
-    if (job_path(j, k->job, "out/data", datadir, sizeof(datadir)) < 0 ||
-        job_path(j, k->job, "out/stats.json", statsp, sizeof(statsp)) < 0 ||
-        job_path(j, k->job, "out", outdir, sizeof(outdir)) < 0) {
+    if (jobs_path(j, k->job, "out/data", datadir, sizeof(datadir)) < 0 ||
+        jobs_path(j, k->job, "out/stats.json", statsp, sizeof(statsp)) < 0 ||
+        jobs_path(j, k->job, "out", outdir, sizeof(outdir)) < 0) {
         rc = nh_errorf(err, NH_ETOOBIG, "path too long");
         goto out;
     }
     if ((rc = list_parts(datadir, &files, &n, err)) < 0 ||
         (rc = store_removed(j, outdir, &removed, err)) < 0)
         goto out;
-    stats = read_text(statsp);
+    stats = jobs_read_text(statsp);
     memset(&done, 0, sizeof(done));
     if (!strcmp(a.kind, "mix")) {
         char *r;
@@ -1227,6 +1190,17 @@ out:
     return rc;
 }
 
+/* k is done: forget it (the last child takes its place). */
+static void
+child_free(struct jobs *j, struct child *k)
+{
+    nh_info("job %lld: child %d finished", (long long)k->job, (int)k->pid);
+    free(k->progress);
+    strbuf_release(&k->line[0]);
+    strbuf_release(&k->line[1]);
+    *k = j->kids[--j->nkids];
+}
+
 /* Both pipes of k are closed: reap it and settle its job. */
 static void
 child_done(struct jobs *j, struct child *k, bool stopping)
@@ -1238,23 +1212,28 @@ child_done(struct jobs *j, struct child *k, bool stopping)
     while (waitpid(k->pid, &status, 0) < 0 && errno == EINTR)
         ;
     save_progress(j, k);
+    if (k->kind == JOB_TRAIN) {
+        if (!train_phase_done(j, k, status, stopping))
+            child_free(j, k);
+        return;
+    }
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !k->cancelled) {
         int rc = commit_output(j, k, &err);
 
         if (rc < 0 && rc != NH_ECONFLICT) {
             nh_error("job %lld: %s", (long long)k->job, err.msg);
-            settle(j, k->job, "failed", err.msg);
+            jobs_settle(j, k->job, "failed", err.msg);
         } else { /* succeeded, or cancelled just before the commit */
             jobs_publish_state(j, store_db(j->store), k->job);
-            job_path(j, k->job, "", dir, sizeof(dir));
-            remove_tree(dir);
+            jobs_path(j, k->job, "", dir, sizeof(dir));
+            jobs_remove_tree(dir);
         }
     } else if (k->cancelled) {
-        job_path(j, k->job, "", dir, sizeof(dir));
-        remove_tree(dir);
+        jobs_path(j, k->job, "", dir, sizeof(dir));
+        jobs_remove_tree(dir);
         jobs_publish_state(j, store_db(j->store), k->job);
     } else if (stopping) {
-        settle(j, k->job, "interrupted", "nhd stopped during the job");
+        jobs_settle(j, k->job, "interrupted", "nhd stopped during the job");
     } else {
         if (WIFEXITED(status))
             snprintf(msg, sizeof(msg), "nh-clean exited with status %d%s%s",
@@ -1263,13 +1242,9 @@ child_done(struct jobs *j, struct child *k, bool stopping)
         else
             snprintf(msg, sizeof(msg), "nh-clean killed by signal %d",
                      WTERMSIG(status));
-        settle(j, k->job, "failed", msg);
+        jobs_settle(j, k->job, "failed", msg);
     }
-    nh_info("job %lld: child %d finished", (long long)k->job, (int)k->pid);
-    free(k->progress);
-    strbuf_release(&k->line[0]);
-    strbuf_release(&k->line[1]);
-    *k = j->kids[--j->nkids];
+    child_free(j, k);
 }
 
 /* ---- the thread ------------------------------------------------------- */
@@ -1278,9 +1253,11 @@ child_done(struct jobs *j, struct child *k, bool stopping)
 static void
 terminate(struct child *k)
 {
+    if (k->pid <= 0) /* a followed run that is already gone */
+        return;
     if (k->kill_at == 0) {
         kill(-k->pid, SIGTERM);
-        k->kill_at = nh_now() + KILL_GRACE;
+        k->kill_at = nh_now() + (k->follow ? TRAIN_KILL_GRACE : KILL_GRACE);
     }
 }
 
@@ -1297,7 +1274,8 @@ kill_overdue(struct jobs *j)
         if (k->kill_at <= 0)
             continue;
         if (now >= k->kill_at) {
-            kill(-k->pid, SIGKILL);
+            if (k->pid > 0)
+                kill(-k->pid, SIGKILL);
             k->kill_at = -1; /* sent; never again */
         } else if (next == 0 || k->kill_at < next) {
             next = k->kill_at;
@@ -1330,8 +1308,8 @@ run_cmds(struct jobs *j, bool *stopping)
         if (!found) { /* queued or interrupted: only its files remain */
             char dir[PATH_MAX];
 
-            if (job_path(j, c->cancel, "", dir, sizeof(dir)) == 0)
-                remove_tree(dir);
+            if (jobs_path(j, c->cancel, "", dir, sizeof(dir)) == 0)
+                jobs_remove_tree(dir);
         }
         free(c);
     }
@@ -1346,10 +1324,14 @@ supervise(void *arg)
     uint64_t v;
 
     for (;;) {
-        int np = 1, i;
+        int np = 1, i, timeout;
 
         run_cmds(j, &stopping);
         if (stopping && !signalled) {
+            /* a followed launcher runs on without nhd: leave it */
+            for (i = j->nkids - 1; i >= 0; i--)
+                if (j->kids[i].follow)
+                    child_free(j, &j->kids[i]);
             for (i = 0; i < j->nkids; i++)
                 terminate(&j->kids[i]);
             signalled = true;
@@ -1367,7 +1349,11 @@ supervise(void *arg)
                 pfd[np].revents = 0;
                 np++;
             }
-        if (poll(pfd, (nfds_t)np, kill_overdue(j)) < 0 && errno != EINTR) {
+        timeout = kill_overdue(j);
+        for (i = 0; i < j->nkids; i++)
+            if (j->kids[i].follow && (timeout < 0 || timeout > FOLLOW_MS))
+                timeout = FOLLOW_MS;
+        if (poll(pfd, (nfds_t)np, timeout) < 0 && errno != EINTR) {
             nh_error("job supervisor: poll: %s", strerror(errno));
             sleep(1);
             continue;
@@ -1381,9 +1367,16 @@ supervise(void *arg)
             for (int f = 0; f < 2; f++, np++)
                 if (pfd[np].fd >= 0 && pfd[np].revents)
                     child_read(j, &j->kids[i], f);
-        for (i = j->nkids - 1; i >= 0; i--)
-            if (j->kids[i].fd[0] < 0 && j->kids[i].fd[1] < 0)
-                child_done(j, &j->kids[i], stopping);
+        for (i = j->nkids - 1; i >= 0; i--) {
+            struct child *k = &j->kids[i];
+
+            if (k->follow) {
+                if (train_follow(j, k))
+                    child_free(j, k);
+            } else if (k->fd[0] < 0 && k->fd[1] < 0) {
+                child_done(j, k, stopping);
+            }
+        }
     }
     return NULL;
 }
@@ -1401,23 +1394,26 @@ jobs_create(struct jobs **out, const struct jobs_config *cfg,
     j->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     j->data_dir = strdup(cfg->data_dir);
     j->nh_clean = strdup(cfg->nh_clean);
+    j->nh_train = strdup(cfg->nh_train ? cfg->nh_train : "nh-train");
     j->max_running = cfg->max_running > 0 ? cfg->max_running : 1;
     j->notify = cfg->notify;
     j->notify_arg = cfg->notify_arg;
-    if (j->efd < 0 || !j->data_dir || !j->nh_clean) {
+    if (j->efd < 0 || !j->data_dir || !j->nh_clean || !j->nh_train) {
         rc = nh_errorf(err, NH_ENOMEM, "cannot set up the job supervisor");
         goto fail;
     }
     if ((rc = store_open(&j->store, cfg->data_dir, cfg->migrations, err)) < 0)
         goto fail;
-    if (exec_job(j,
-                 "UPDATE jobs SET state = 'interrupted',"
-                 " error = 'nhd stopped during the job'"
-                 " WHERE state = 'running' AND ?1 = ?1",
-                 0, NULL) < 0) {
+    if (jobs_exec(j,
+                  "UPDATE jobs SET state = 'interrupted',"
+                  " error = 'nhd stopped during the job'"
+                  " WHERE state = 'running' AND ?1 = ?1"
+                  " AND NOT " TRAIN_REATTACH_SQL,
+                  0, NULL) < 0) {
         rc = nh_errorf(err, NH_EIO, "cannot mark interrupted jobs");
         goto fail;
     }
+    train_reattach(j);
     if (pthread_create(&j->thread, NULL, supervise, j) != 0) {
         rc = nh_errorf(err, NH_EIO, "cannot start the job supervisor");
         goto fail;
@@ -1459,6 +1455,7 @@ jobs_destroy(struct jobs *j)
     pthread_mutex_destroy(&j->mu);
     free(j->data_dir);
     free(j->nh_clean);
+    free(j->nh_train);
     free(j);
 }
 

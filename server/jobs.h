@@ -49,6 +49,7 @@ struct jobs_config {
     const char *data_dir;
     const char *migrations;
     const char *nh_clean; /* path of the nh-clean binary */
+    const char *nh_train; /* path of the nh-train binary (train jobs) */
     int max_running;      /* jobs running at once; more wait queued */
     void (*notify)(void *arg);
     void *notify_arg;

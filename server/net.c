@@ -972,6 +972,7 @@ net_create(struct net **out, const struct net_config *cfg, struct nh_error *err)
     jcfg.data_dir = cfg->data_dir;
     jcfg.migrations = cfg->migrations;
     jcfg.nh_clean = cfg->nh_clean;
+    jcfg.nh_train = cfg->nh_train;
     jcfg.max_running = cfg->max_jobs;
     jcfg.notify = wake_cb;
     jcfg.notify_arg = n;

@@ -33,6 +33,7 @@ struct net_config {
     const char *migrations; /* schemas/db */
     int db_workers;         /* DB worker threads (and stores) */
     const char *nh_clean;   /* the nh-clean binary jobs run */
+    const char *nh_train;   /* the nh-train binary train jobs run */
     int max_jobs;           /* jobs running at once */
     const char *tls_cert;   /* PEM files; NULL: plain ws:// and http:// */
     const char *tls_key;

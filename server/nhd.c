@@ -51,6 +51,7 @@ usage(FILE *f)
             "  --max-jobs N       jobs running at once, more wait queued\n"
             "                     (default %d)\n"
             "  --nh-clean PATH    the nh-clean that pipeline jobs run\n"
+            "  --nh-train PATH    the nh-train that train jobs run\n"
             "                     (default: next to nhd)\n"
             "  --log FILE         log to FILE (reopened on SIGHUP)\n"
             "  --import-root DIR  dataset.import may read server files only\n"
@@ -194,8 +195,10 @@ main(int argc, char **argv)
     const char *data = DEFAULT_DATA, *listen = DEFAULT_LISTEN;
     const char *migrations = NULL, *nh_clean = NULL, *log_path = NULL;
     const char *tls_cert = NULL, *tls_key = NULL, *import_root = ".";
+    const char *nh_train = NULL;
     char rootbuf[PATH_MAX];
-    char migbuf[PATH_MAX], cleanbuf[PATH_MAX], host[256];
+    char migbuf[PATH_MAX], cleanbuf[PATH_MAX], trainbuf[PATH_MAX];
+    char host[256];
     long max_jobs = DEFAULT_MAX_JOBS;
     char *end;
     struct net_config cfg = {0};
@@ -222,6 +225,8 @@ main(int argc, char **argv)
             migrations = argv[++i];
         } else if (!strcmp(argv[i], "--nh-clean") && i + 1 < argc) {
             nh_clean = argv[++i];
+        } else if (!strcmp(argv[i], "--nh-train") && i + 1 < argc) {
+            nh_train = argv[++i];
         } else if (!strcmp(argv[i], "--import-root") && i + 1 < argc) {
             import_root = argv[++i];
         } else if (!strcmp(argv[i], "--log") && i + 1 < argc) {
@@ -255,6 +260,10 @@ main(int argc, char **argv)
         nh_warn("'%s' is not executable: pipeline jobs will fail "
                 "(see --nh-clean)",
                 nh_clean);
+    if (!nh_train) {
+        find_sibling("nh-train", trainbuf, sizeof(trainbuf));
+        nh_train = trainbuf;
+    }
     if (parse_listen(listen, host, sizeof(host), &cfg.port) < 0)
         nh_die(2, "bad --listen '%s': expected HOST:PORT", listen);
     if (!migrations) {
@@ -270,6 +279,7 @@ main(int argc, char **argv)
     cfg.db_workers = 2;
     cfg.verbose = verbose;
     cfg.nh_clean = nh_clean;
+    cfg.nh_train = nh_train;
     cfg.max_jobs = (int)max_jobs;
     cfg.tls_cert = tls_cert;
     if (strcmp(import_root, "none")) {

@@ -327,7 +327,8 @@ op_job_resume(struct store *s, const struct dbq_job *job,
 {
     job_move(s, job, res,
              "UPDATE jobs SET state = 'queued', ended = NULL, error = NULL"
-             " WHERE id = ?1 AND state IN ('interrupted', 'failed')",
+             " WHERE id = ?1 AND (state IN ('interrupted', 'failed')"
+             " OR (state = 'cancelled' AND kind = 'train'))",
              false);
 }
 

@@ -221,6 +221,49 @@ add_parents(cJSON *o, sqlite3_stmt *st, int col, int pcol)
     return arr && cJSON_AddItemToObject(o, "parents", arr);
 }
 
+/* o.runs: the train jobs (op-train.c) on version id, oldest first. */
+static int
+version_runs(sqlite3 *db, const char *id, cJSON *o, struct nh_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    cJSON *runs = cJSON_AddArrayToObject(o, "runs"), *r;
+    int rc, src;
+
+    if (!runs)
+        return nh_errorf(err, NH_ENOMEM, "out of memory");
+    rc = sql_prepare(db,
+                     "SELECT r.job_id, j.state, r.tokenizer_hash, r.tokens,"
+                     " r.last_step, r.last_loss, r.restarts"
+                     " FROM train_runs r JOIN jobs j ON j.id = r.job_id"
+                     " WHERE r.version_id = ?1 ORDER BY r.job_id",
+                     &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        r = cJSON_CreateObject();
+        if (!r || !cJSON_AddItemToArray(runs, r)) {
+            cJSON_Delete(r);
+            rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+            break;
+        }
+        if (!sql_add_column(r, "job", st, 0) ||
+            !sql_add_column(r, "state", st, 1) ||
+            !sql_add_column(r, "tokenizer_hash", st, 2) ||
+            !sql_add_column(r, "tokens", st, 3) ||
+            !sql_add_column(r, "last_step", st, 4) ||
+            !sql_add_column(r, "last_loss", st, 5) ||
+            !sql_add_column(r, "restarts", st, 6)) {
+            rc = nh_errorf(err, NH_ENOMEM, "out of memory");
+            break;
+        }
+    }
+    if (rc == 0 && src != SQLITE_DONE)
+        rc = sql_fail(db, err, "cannot read runs");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* Every version of the ref's dataset and all their ancestors (through
  * every parent of a mixture), oldest first. */
 static int
@@ -276,9 +319,11 @@ lineage(sqlite3 *db, const struct dbq_job *job, cJSON **out,
             !sql_add_column(o, "created", st, 7) || !add_parents(o, st, 8, 2) ||
             !(tags = cJSON_AddArrayToObject(o, "tags")))
             rc = nh_errorf(err, NH_ENOMEM, "out of memory");
-        else
-            rc = ref_version_tags(db, (const char *)sqlite3_column_text(st, 0),
-                                  tags, err);
+        else if ((rc = ref_version_tags(
+                      db, (const char *)sqlite3_column_text(st, 0), tags,
+                      err)) == 0)
+            rc = version_runs(db, (const char *)sqlite3_column_text(st, 0), o,
+                              err);
     }
     if (rc == 0 && src != SQLITE_DONE)
         rc = sql_fail(db, err, "cannot read versions");

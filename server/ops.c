@@ -46,6 +46,8 @@ static const struct op_desc op_table[] = {
     {"review.stats", STORE_ROLE_REVIEWER, op_review_stats, OPQ_QUICK},
     {"review.submit", STORE_ROLE_REVIEWER, op_review_submit, OPQ_WRITE},
     {"review.undo", STORE_ROLE_REVIEWER, op_review_undo, OPQ_WRITE},
+    {"train.launch", STORE_ROLE_ENGINEER, op_train_launch, OPQ_QUICK},
+    {"train.records", STORE_ROLE_REVIEWER, op_train_records, OPQ_QUICK},
     {"upload.begin", STORE_ROLE_ENGINEER, op_upload_begin, OPQ_QUICK},
     {"upload.chunk", STORE_ROLE_ENGINEER, op_upload_chunk, OPQ_QUICK},
     {"upload.finish", STORE_ROLE_ENGINEER, op_upload_finish, OPQ_HEAVY},

@@ -90,8 +90,10 @@ dbq_fn op_upload_finish;
 dbq_fn op_user_add;
 dbq_fn op_user_revoke;
 dbq_fn op_pipeline_run;
-dbq_fn op_augment_run; /* op-augment.c */
-dbq_fn op_mix_create;  /* op-mix.c */
+dbq_fn op_augment_run;  /* op-augment.c */
+dbq_fn op_mix_create;   /* op-mix.c */
+dbq_fn op_train_launch; /* op-train.c */
+dbq_fn op_train_records;
 dbq_fn op_job_list;
 dbq_fn op_job_get;
 dbq_fn op_job_cancel;

@@ -285,6 +285,22 @@ lineage_print(const cJSON *nodes, const cJSON *node, const char *root,
         if (p && !strcmp(p, id))
             lastchild = n;
     }
+    /* the train jobs on this version (train.launch) */
+    cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(node, "runs"))
+    {
+        const cJSON *step = cJSON_GetObjectItemCaseSensitive(n, "last_step");
+
+        printf(
+            "%s%strain job %lld %s", strbuf_str(prefix),
+            lastchild ? "│  " : "   ",
+            (long long)json_int(cJSON_GetObjectItemCaseSensitive(n, "job"), 0),
+            json_str(n, "state", "?"));
+        if (cJSON_IsNumber(step))
+            printf("  step %lld  loss %.4f", (long long)json_int(step, 0),
+                   cJSON_GetNumberValue(
+                       cJSON_GetObjectItemCaseSensitive(n, "last_loss")));
+        putchar('\n');
+    }
     cJSON_ArrayForEach(n, nodes)
     {
         const char *p = json_str(n, "parent", NULL);

@@ -17,8 +17,8 @@
 
 #define CONFIG_MAX (1 << 20)
 
-static int
-read_config(const char *path, cJSON **out, struct nh_error *err)
+int
+read_json_object(const char *path, cJSON **out, struct nh_error *err)
 {
     struct strbuf sb = STRBUF_INIT;
     char buf[8192];
@@ -115,7 +115,7 @@ cmd_pipeline_run(struct cmd_ctx *ctx)
 
     if (!config)
         return cmd_usage(ctx, "pipeline run needs --config FILE");
-    if (read_config(config, &cfg, &err) < 0)
+    if (read_json_object(config, &cfg, &err) < 0)
         return nh_fail(&err);
     args = cJSON_CreateObject();
     if (!args || !cJSON_AddStringToObject(args, "ref", ctx->argv[0]) ||
@@ -154,7 +154,7 @@ cmd_augment_run(struct cmd_ctx *ctx)
         return cmd_usage(ctx, "--seed must be an integer");
     if (review && ((rv = strtoll(review, &end, 10)), *end || end == review))
         return cmd_usage(ctx, "--review must be an integer");
-    if (read_config(ops, &cfg, &err) < 0)
+    if (read_json_object(ops, &cfg, &err) < 0)
         return nh_fail(&err);
     args = cJSON_CreateObject();
     if (!args || !cJSON_AddStringToObject(args, "ref", ctx->argv[0]) ||

@@ -141,6 +141,14 @@ cmd_fn cmd_pipeline_run;
 cmd_fn cmd_augment_run;
 cmd_fn cmd_mix_create;
 cmd_fn cmd_mix_show;
+/* A JSON object from file path (at most 1 MiB) in *out (cmd-pipeline.c). */
+int read_json_object(const char *path, cJSON **out, struct nh_error *err);
+cmd_fn cmd_train_launch; /* cmd-train.c */
+cmd_fn cmd_train_ls;
+cmd_fn cmd_train_show;
+cmd_fn cmd_train_watch;
+cmd_fn cmd_train_stop;
+cmd_fn cmd_train_resume;
 cmd_fn cmd_job_ls;
 cmd_fn cmd_job_show;
 cmd_fn cmd_job_watch;

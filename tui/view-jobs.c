@@ -146,11 +146,14 @@ jobs_key(struct view *v, enum action act, int key)
     if (act == ACT_REFRESH)
         load(v);
     else if (act == ACT_OPEN && n > 0) {
+        const cJSON *j = cJSON_GetArrayItem(arr, v->sel);
         cJSON *arg = cJSON_CreateNumber(
-            (double)json_int(cJSON_GetObjectItemCaseSensitive(
-                                 cJSON_GetArrayItem(arr, v->sel), "job"),
-                             0));
-        wb_push(v->wb, &view_job, arg);
+            (double)json_int(cJSON_GetObjectItemCaseSensitive(j, "job"), 0));
+        /* a train job has its own screen: plots instead of stages */
+        wb_push(v->wb,
+                strcmp(json_str(j, "kind", ""), "train") ? &view_job
+                                                         : &view_train,
+                arg);
         cJSON_Delete(arg);
     }
 }

@@ -127,7 +127,7 @@ struct view {
 };
 
 extern const struct view_ops view_datasets, view_dataset, view_jobs, view_job,
-    view_campaigns, view_campaign, view_review;
+    view_campaigns, view_campaign, view_review, view_train;
 
 /* Run the workbench until quit; returns the exit status, or
  * WB_NO_TERMINAL (after checking the keys file) when stdin or stdout is
